@@ -1,0 +1,163 @@
+/* conn.h - one connection incarnation: its two endpoints, their states,
+ * counters and timeline. The tracker writes it, analyses and reporters read
+ * it. Role index 0 is always the client, 1 the server. */
+#ifndef TCPSTATE_CONN_H
+#define TCPSTATE_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "tcp_fsm.h"
+
+enum { ROLE_CLIENT = 0, ROLE_SERVER = 1 };
+
+/* Canonical 4-tuple: the lower (addr, port) first, so both directions of a
+ * connection hash to one entry. Zeroed before filling; no padding. */
+struct flow_key {
+	uint8_t addr[2][16];
+	uint16_t port[2];
+	uint8_t family;
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct flow_key) == 40, "flow_key must have no implicit padding");
+
+/* Connection flags (the "flags" array of the output). Keep conn_flag_name() in step. */
+enum conn_flag {
+	CF_PICKED_UP       = 1u << 0,  /* first packet was not a SYN: joined mid-stream */
+	CF_PORT_REUSED     = 1u << 1,  /* an earlier incarnation of this 4-tuple is in the capture */
+	CF_ROLE_BY_PORT    = 1u << 2,  /* no SYN or SYN-ACK: client/server guessed from the ports */
+	CF_ROLE_BY_SYNACK  = 1u << 3,  /* no SYN: the SYN-ACK's sender is the server */
+	CF_RST_IGNORED     = 1u << 4,  /* an RST outside the receiver's window was seen and did not count */
+	CF_NOT_ACCEPTED    = 1u << 5,  /* a retransmission proved a captured segment was not accepted */
+	CF_SIM_OPEN        = 1u << 6,  /* simultaneous open */
+	CF_SIM_CLOSE       = 1u << 7,  /* simultaneous close (CLOSING) */
+	CF_REFUSED         = 1u << 8,  /* the SYN was answered by RST */
+	CF_ANOMALY         = 1u << 9,  /* at least one segment the state machine did not expect */
+	CF_TW_EXPIRED      = 1u << 10, /* a TIME_WAIT ran out before the reference time */
+	CF_SUPERSEDED      = 1u << 11, /* a later incarnation of the 4-tuple took over */
+	CF_SYN_ON_ESTAB    = 1u << 12, /* a SYN with a new ISN arrived on a synchronised connection */
+	CF_RESET           = 1u << 13, /* an accepted RST ended it */
+	CF_FLAG_COUNT_     = 14
+};
+
+/* Short name of one flag bit, e.g. "picked_up". */
+const char *conn_flag_name(uint32_t bit);
+
+/* Per-endpoint bits. */
+enum peer_bit {
+	PB_SEEN       = 1u << 0,  /* sent at least one segment */
+	PB_ISN        = 1u << 1,  /* isn valid (its SYN was seen) */
+	PB_ACKED      = 1u << 2,  /* max_ack valid */
+	PB_FIN        = 1u << 3,  /* fin_seq valid */
+	PB_WSCALE     = 1u << 4,  /* sent the window scale option on its SYN */
+	PB_DISTRUST_ACK = 1u << 5, /* once ignored an ACK of its SYN/FIN: later ones wait for proof */
+	PB_DISTRUST_CTL = 1u << 6, /* once ignored the peer's FIN/SYN-ACK: later ones wait for its ACK */
+	PB_CTL_REXMIT = 1u << 7,  /* its last SYN/FIN was a retransmission */
+};
+
+/* A transition the observer holds back because the endpoint has ignored the
+ * same kind of segment before: applied once evidence says it was accepted. */
+enum pending_kind {
+	PENDING_NONE,
+	PENDING_QUIET,    /* an ACK of the endpoint's FIN/SYN: accepted if it stops retransmitting */
+	PENDING_CONFIRM,  /* the peer's FIN/SYN-ACK: accepted once the endpoint acknowledges it */
+};
+
+struct pending {
+	uint64_t ts_ns;
+	uint64_t packet;
+	uint64_t due_ns;     /* PENDING_QUIET: applied if nothing contradicts it by then */
+	uint32_t ack_needed; /* PENDING_CONFIRM: the endpoint's ACK must reach this */
+	uint8_t kind;
+	uint8_t to;
+	uint8_t tcp_flags;
+};
+
+struct peer {
+	uint64_t packets;
+	uint64_t bytes;            /* TCP payload bytes sent */
+	uint64_t since_ns;         /* when the current state began */
+	uint64_t ctl_tx_ns;        /* when it last sent its SYN/FIN (for retransmission gaps) */
+	uint64_t ctl_gap_ns;       /* gap between its last two copies of that SYN/FIN */
+	uint32_t isn;
+	uint32_t snd_nxt;          /* highest seq + len (+SYN/FIN) sent */
+	uint32_t max_ack;          /* highest acknowledgment number sent */
+	uint32_t fin_seq;          /* sequence number of its FIN */
+	uint32_t max_win;          /* largest window advertised, scaled when known */
+	uint8_t state;             /* enum tcp_state, as of the last packet processed */
+	uint8_t bits;              /* enum peer_bit */
+	uint8_t wscale;
+	uint8_t prev_state;        /* the state before the last change */
+	struct pending pend;
+};
+
+/* One state change of one side. */
+struct transition {
+	uint64_t ts_ns;
+	uint64_t packet;           /* 0: not caused by a packet (TIME_WAIT expiry, reuse) */
+	uint8_t side;              /* ROLE_* */
+	uint8_t from, to;
+	uint8_t tcp_flags;
+	uint8_t cause;             /* enum transition_cause */
+};
+
+enum transition_cause {
+	TC_PACKET,        /* the segment in `packet` */
+	TC_PICKUP,        /* mid-stream pickup: assumed ESTABLISHED */
+	TC_REVERT,        /* a retransmission proved an earlier segment was not accepted */
+	TC_CONFIRMED,     /* a held-back transition was confirmed (packet = the held segment) */
+	TC_TIMEOUT,       /* TIME_WAIT ran out (2 x MSL) */
+	TC_REUSED,        /* a new incarnation of the 4-tuple ended this one */
+	TC_INFERRED,      /* implied by the other side's segment (one-sided capture) */
+};
+
+const char *transition_cause_name(uint8_t cause);
+
+struct conn {
+	struct flow_key key;
+	UT_hash_handle hh;
+	struct conn *cand_prev, *cand_next;  /* retirement candidates, oldest first */
+	uint64_t cand_due_ns;
+	uint64_t id;
+	uint64_t first_ns, last_ns;
+	uint64_t first_packet;
+	struct peer peer[2];                 /* [ROLE_CLIENT], [ROLE_SERVER] */
+	struct transition *tl;               /* timeline, NULL unless recorded */
+	uint32_t tl_len, tl_cap;
+	uint32_t flags;                      /* enum conn_flag */
+	uint32_t anomalies;
+	uint8_t client_is_0;                 /* key.addr[0]/port[0] is the client */
+	uint8_t cand_list;                   /* which retirement list it is on (tracker.c) */
+	uint8_t pad[2];
+};
+
+/* The endpoint role of the sender of a segment whose source is key side `from0` ? 0 : 1. */
+static inline int conn_role_of_side(const struct conn *c, int key_side)
+{
+	return (key_side == 0) == (c->client_is_0 != 0) ? ROLE_CLIENT : ROLE_SERVER;
+}
+
+/* Address/port of an endpoint by role. */
+static inline const uint8_t *conn_addr(const struct conn *c, int role)
+{
+	return c->key.addr[(role == ROLE_CLIENT) == (c->client_is_0 != 0) ? 0 : 1];
+}
+static inline uint16_t conn_port(const struct conn *c, int role)
+{
+	return c->key.port[(role == ROLE_CLIENT) == (c->client_is_0 != 0) ? 0 : 1];
+}
+
+/* True when both sides ended with the FIN handshake (each CLOSED or in
+ * TIME_WAIT, no RST, no anomaly); the text listing puts these last. */
+bool conn_closed_cleanly(const struct conn *c);
+
+/* Append a transition to the timeline (grows it; false on out of memory). */
+bool conn_timeline_add(struct conn *c, const struct transition *t);
+
+/* Free what a conn owns (timeline) and the conn itself; NULL is a no-op. */
+void conn_destroy(struct conn *c);
+
+#endif

@@ -1,0 +1,53 @@
+/* output.h - a buffered writer for the reports: large writes, no stdio
+ * formatting on the per-connection path, JSON string escaping, and the text
+ * forms of addresses and timestamps shared by every reporter. */
+#ifndef TCPSTATE_OUTPUT_H
+#define TCPSTATE_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct out;
+
+/* A writer on file descriptor fd; NULL on out of memory. */
+struct out *out_create(int fd);
+
+/* Flush and free; returns false if any write failed. NULL is a no-op (true). */
+bool out_destroy(struct out *o);
+
+/* Write everything buffered so far; false on a write error (e.g. EPIPE). */
+bool out_flush(struct out *o);
+
+/* True once a write failed; later output is discarded. */
+bool out_failed(const struct out *o);
+
+void out_mem(struct out *o, const char *s, size_t n);
+void out_str(struct out *o, const char *s);
+void out_char(struct out *o, char ch);
+void out_u64(struct out *o, uint64_t v);
+void out_i64(struct out *o, int64_t v);
+/* printf-style, for the rare formatted line (headers, tables). */
+void out_fmt(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Pad with spaces to width w after writing s (left-aligned). */
+void out_pad(struct out *o, const char *s, size_t w);
+
+/* A JSON string literal, quotes included, with RFC 8259 escaping. */
+void out_json_str(struct out *o, const char *s);
+/* Epoch seconds with microsecond precision: 1700000000.123456 */
+void out_ts(struct out *o, uint64_t ns);
+/* Seconds with microsecond precision, for durations and ages: 12.500000 */
+void out_secs(struct out *o, uint64_t ns);
+
+/* Text form of an address (IPv6 compressed, RFC 5952) into buf (>= 46 bytes). */
+const char *addr_str(uint8_t family, const uint8_t *addr, char *buf, size_t len);
+/* "addr:port", or "[v6]:port", into buf (>= 56 bytes). */
+const char *endpoint_str(uint8_t family, const uint8_t *addr, uint16_t port, char *buf, size_t len);
+/* "2026-11-21 18:40:01.123456" (UTC) into buf (>= 32 bytes). */
+const char *time_str(uint64_t ns, char *buf, size_t len);
+/* TCP flags as tcpdump letters: "S", "S.", "F.", "R.", "P." ... into buf (>= 10 bytes). */
+const char *tcp_flags_str(uint8_t flags, char *buf, size_t len);
+/* A duration for people: "950ms", "12.3s", "4m05s", "2h13m", "3d04h". */
+const char *duration_str(uint64_t ns, char *buf, size_t len);
+
+#endif

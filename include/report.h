@@ -1,0 +1,68 @@
+/* report.h - what the user sees. Connections arrive one at a time as the
+ * tracker retires them; the report counts every one, streams JSON records at
+ * once, and keeps only the --limit worst ones for the text listing, so memory
+ * follows the open connections, not the length of the capture. */
+#ifndef TCPSTATE_REPORT_H
+#define TCPSTATE_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "decode.h"
+#include "options.h"
+#include "output.h"
+#include "tracker.h"
+
+/* Totals of a run, for the summary. */
+struct run_summary {
+	const char *const *files;
+	size_t nfiles;
+	uint64_t frames;                          /* frames read */
+	uint64_t segments;                        /* TCP segments used */
+	uint64_t decode[DECODE_STATUS_COUNT];     /* frames not used, by reason */
+	uint64_t first_ns, last_ns;               /* first and last frame read */
+	uint64_t ref_ns;                          /* the reference time */
+	bool ref_is_at;                           /* --at given */
+	unsigned input_errors;                    /* files unreadable or damaged */
+	const struct tracker_stats *tracker;
+};
+
+struct report;
+
+/* NULL on out of memory. o and out must outlive the report. */
+struct report *report_create(const struct options *o, struct out *out);
+
+/* tracker_sink.retired: takes (or frees) a final connection. */
+bool report_take(void *ctx, struct conn *c);
+
+/* Reference time is known only at the end (last packet) unless --at. */
+void report_set_reference(struct report *r, uint64_t ref_ns);
+
+/* Write what is still to be written: the text report, or the JSON summary. */
+void report_finish(struct report *r, const struct run_summary *s);
+
+void report_destroy(struct report *r);
+
+/* ---- shared by report_json.c and report_text.c ---- */
+
+struct report {
+	const struct options *opt;
+	struct out *out;
+	uint64_t ref_ns;
+	uint64_t first_ns;
+	uint64_t state_count[2][TS_COUNT];
+	uint64_t connections;
+	uint64_t unclean;
+	/* text: the connections to list, a max-heap on list order while
+	 * collecting (worst kept entry on top), sorted at the end */
+	struct conn **kept;
+	size_t nkept, capkept;
+	uint64_t dropped;          /* connections not kept for the listing */
+};
+
+void report_json_connection(struct report *r, const struct conn *c);
+void report_json_summary(struct report *r, const struct run_summary *s);
+void report_text(struct report *r, const struct run_summary *s);
+
+#endif

@@ -1,0 +1,83 @@
+/* tracker.h - turns TCP segments into connection incarnations and the
+ * states of both endpoints. Owns the flow table; hands every connection to
+ * the sink exactly once, when its states can no longer change (retired) or at
+ * tracker_finish(). Analyses subscribe to its events. */
+#ifndef TCPSTATE_TRACKER_H
+#define TCPSTATE_TRACKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "packet.h"
+
+/* Things the state machine saw that should not happen. Keep
+ * anomaly_kind_name() in step. */
+enum anomaly_kind {
+	AN_BAD_FLAGS,          /* impossible flag combination (SYN+FIN, no ACK, ...) */
+	AN_UNEXPECTED,         /* a segment the endpoint's state does not allow */
+	AN_SYN_ON_ESTABLISHED, /* a SYN with a new ISN on a synchronised connection */
+	AN_RST_OUT_OF_WINDOW,  /* an RST outside the receiver's window (ignored) */
+	AN_AFTER_CLOSE,        /* data/FIN from an endpoint that had closed or been reset */
+	AN_NOT_ACCEPTED,       /* a retransmission proves a captured segment was not accepted */
+	AN_COUNT
+};
+
+const char *anomaly_kind_name(enum anomaly_kind k);
+
+/* Subscriptions. Every callback may be NULL. */
+struct tracker_sink {
+	void *ctx;
+	/* A connection is final (as of the reference time). Return true to take
+	 * ownership of c (free it later with conn_destroy); false and the
+	 * tracker frees it. */
+	bool (*retired)(void *ctx, struct conn *c);
+	/* Every segment, after the state machine ran. */
+	void (*segment)(void *ctx, const struct conn *c, int sender_role, const struct packet *p);
+	/* Every state change. */
+	void (*state_changed)(void *ctx, const struct conn *c, const struct transition *t);
+	void (*anomaly)(void *ctx, const struct conn *c, const struct packet *p, enum anomaly_kind k);
+};
+
+struct tracker_config {
+	uint64_t time_wait_ns;   /* TIME_WAIT length (2 x MSL): Linux uses 60 s (TCP_TIMEWAIT_LEN) */
+	uint64_t linger_ns;      /* how long a fully closed connection stays to absorb stray segments */
+	bool keep_timeline;      /* record every transition in conn->tl */
+};
+
+struct tracker_stats {
+	uint64_t segments;           /* TCP segments processed */
+	uint64_t connections;        /* incarnations created */
+	uint64_t retired;            /* handed to the sink before the end */
+	uint64_t oom;                /* segments dropped because memory ran out */
+	uint64_t anomalies[AN_COUNT];
+	uint64_t peak_open;          /* most connections in the table at once */
+};
+
+struct tracker;
+
+/* NULL on out of memory. The config and sink are copied. */
+struct tracker *tracker_create(const struct tracker_config *cfg, const struct tracker_sink *sink);
+
+/* Frees everything, including connections not yet handed out; NULL is a no-op. */
+void tracker_destroy(struct tracker *t);
+
+/* Process one segment (time order expected; small steps back are tolerated). */
+void tracker_packet(struct tracker *t, const struct packet *p);
+
+/* Settle every connection at reference time ref_ns (held-back transitions,
+ * TIME_WAIT expiry) and hand them all to the sink. */
+void tracker_finish(struct tracker *t, uint64_t ref_ns);
+
+const struct tracker_stats *tracker_stats(const struct tracker *t);
+
+/* Connections currently in the table. */
+uint64_t tracker_open_count(const struct tracker *t);
+
+/* Modulo-2^32 sequence comparisons (RFC 1982). */
+static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_leq(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline bool seq_geq(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+
+#endif

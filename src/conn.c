@@ -1,0 +1,76 @@
+/* conn.c - small helpers around a connection record: names of its flags and
+ * causes, its timeline storage, and how "clean" its end was (the text
+ * report lists unclean connections first). */
+#include <stdlib.h>
+
+#include "conn.h"
+
+const char *conn_flag_name(uint32_t bit)
+{
+	switch (bit) {
+	case CF_PICKED_UP: return "picked_up";
+	case CF_PORT_REUSED: return "port_reused";
+	case CF_ROLE_BY_PORT: return "role_by_port";
+	case CF_ROLE_BY_SYNACK: return "role_by_synack";
+	case CF_RST_IGNORED: return "rst_out_of_window";
+	case CF_NOT_ACCEPTED: return "segment_not_accepted";
+	case CF_SIM_OPEN: return "simultaneous_open";
+	case CF_SIM_CLOSE: return "simultaneous_close";
+	case CF_REFUSED: return "refused";
+	case CF_ANOMALY: return "anomaly";
+	case CF_TW_EXPIRED: return "time_wait_expired";
+	case CF_SUPERSEDED: return "superseded";
+	case CF_SYN_ON_ESTAB: return "syn_on_established";
+	case CF_RESET: return "reset";
+	default: return "?";
+	}
+}
+
+const char *transition_cause_name(uint8_t cause)
+{
+	switch (cause) {
+	case TC_PACKET: return "packet";
+	case TC_PICKUP: return "pickup";
+	case TC_REVERT: return "not_accepted";
+	case TC_CONFIRMED: return "confirmed";
+	case TC_TIMEOUT: return "timeout";
+	case TC_REUSED: return "reused";
+	case TC_INFERRED: return "inferred";
+	default: return "?";
+	}
+}
+
+bool conn_closed_cleanly(const struct conn *c)
+{
+	const struct peer *p = c->peer;
+
+	for (int r = 0; r < 2; r++)
+		if (p[r].state != TS_CLOSED && p[r].state != TS_TIME_WAIT)
+			return false;
+	/* Clean: both FINs sent, nothing reset it, nothing odd on the way. */
+	return (p[0].bits & PB_FIN) && (p[1].bits & PB_FIN) &&
+	       !(c->flags & (CF_RESET | CF_REFUSED | CF_ANOMALY));
+}
+
+bool conn_timeline_add(struct conn *c, const struct transition *t)
+{
+	if (c->tl_len == c->tl_cap) {
+		uint32_t cap = c->tl_cap ? c->tl_cap * 2 : 8;
+		struct transition *n = realloc(c->tl, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			return false;
+		c->tl = n;
+		c->tl_cap = cap;
+	}
+	c->tl[c->tl_len++] = *t;
+	return true;
+}
+
+void conn_destroy(struct conn *c)
+{
+	if (!c)
+		return;
+	free(c->tl);
+	free(c);
+}

@@ -1,0 +1,303 @@
+/* options.c - command-line parsing. Keeps tcpdump's conventions (-r, -i,
+ * -c, a trailing filter expression) so users need not learn new ones, and
+ * validates every value up front: a bad value is a usage error (exit 2)
+ * before any capture is opened. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "options.h"
+
+const char options_usage[] =
+"Usage: tcpstate [options] -r FILE [-r FILE ...] [expression]\n"
+"Reconstruct the TCP state of both endpoints of every connection in a capture.\n"
+"\n"
+"Input:\n"
+"  -r FILE            read a pcap or pcapng file (\"-\" for stdin); several -r are\n"
+"                     read in order as one capture (rotated files)\n"
+"  -c N               stop after N packets\n"
+"  expression         a BPF filter, as in tcpdump (e.g. 'port 8080')\n"
+"\n"
+"Report:\n"
+"  --format FMT       text (default) or json (JSON Lines)\n"
+"  --timeline         list every state change of every listed connection\n"
+"  --at TIME          states as of TIME: epoch seconds, ISO 8601 (UTC unless a\n"
+"                     zone is given) or +SECONDS from the first packet\n"
+"  --limit N          list at most N connections in text, unclean ones first\n"
+"                     (default 50; 0 lists all)\n"
+"  --time-wait SECS   TIME_WAIT length, 2 x MSL (default 60, as Linux)\n"
+"\n"
+"  -h, --help         this help\n"
+"  -V, --version      version\n"
+"\n"
+"Exit status: 0 ok, 1 input problem (unreadable or damaged capture), 2 usage error.\n";
+
+enum {
+	OPT_FORMAT = 256,
+	OPT_TIMELINE,
+	OPT_AT,
+	OPT_LIMIT,
+	OPT_TIME_WAIT,
+};
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "timeline", no_argument, NULL, OPT_TIMELINE },
+	{ "at", required_argument, NULL, OPT_AT },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
+	{ "time-wait", required_argument, NULL, OPT_TIME_WAIT },
+	{ NULL, 0, NULL, 0 },
+};
+
+static bool parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*v = x;
+	return true;
+}
+
+/* Decimal seconds with up to nine fraction digits, without floating point,
+ * so "1700000000.123456789" keeps every nanosecond. */
+static bool parse_decimal_ns(const char *s, uint64_t *ns)
+{
+	uint64_t whole = 0, frac = 0;
+	int digits = 0;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p) && !(*p == '.' && isdigit((unsigned char)p[1])))
+		return false;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (whole > (UINT64_MAX / 1000000000ULL) / 10)
+			return false;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p); p++)
+			if (digits < 9) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				digits++;
+			}
+	}
+	if (*p)
+		return false;
+	for (; digits < 9; digits++)
+		frac *= 10;
+	*ns = whole * 1000000000ULL + frac;
+	return true;
+}
+
+bool parse_seconds(const char *s, uint64_t *ns)
+{
+	return s && parse_decimal_ns(s, ns);
+}
+
+static bool parse_iso8601(const char *s, uint64_t *ns)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec, n = 0;
+	uint64_t frac = 0;
+	long off = 0;
+	const char *p;
+	time_t t;
+
+	if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    n == 0)
+		return false;
+	p = s + n;
+	if (*p == '.') {
+		int digits = 0;
+
+		for (p++; isdigit((unsigned char)*p); p++)
+			if (digits < 9) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				digits++;
+			}
+		for (; digits < 9; digits++)
+			frac *= 10;
+	}
+	if (*p == 'Z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1, oh, om = 0, k = 0;
+
+		p++;
+		if (sscanf(p, "%2d%n", &oh, &k) != 1 || k != 2)
+			return false;
+		p += 2;
+		if (*p == ':')
+			p++;
+		if (isdigit((unsigned char)*p)) {
+			if (sscanf(p, "%2d%n", &om, &k) != 1 || k != 2)
+				return false;
+			p += 2;
+		}
+		if (oh > 23 || om > 59)
+			return false;
+		off = sign * (oh * 3600L + om * 60L);
+	}
+	if (*p)
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm) - off; /* local time = UTC + offset */
+	if (t < 0)
+		return false;
+	*ns = (uint64_t)t * 1000000000ULL + frac;
+	return true;
+}
+
+bool parse_time(const char *s, uint64_t *ns, bool *relative)
+{
+	*relative = false;
+	if (!s || !*s)
+		return false;
+	if (*s == '+') {
+		*relative = true;
+		return parse_decimal_ns(s + 1, ns);
+	}
+	if (parse_decimal_ns(s, ns))
+		return true;
+	return parse_iso8601(s, ns);
+}
+
+static int usage_error(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int usage_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return 2;
+}
+
+int options_parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->limit = DEFAULT_LIMIT;
+	o->time_wait_ns = DEFAULT_TIME_WAIT_S * 1000000000ULL;
+	o->files = calloc((size_t)argc + 1, sizeof(*o->files));
+	if (!o->files)
+		return usage_error(err, errlen, "out of memory");
+	optind = 1;
+	opterr = 0;
+	/* '+': stop at the first non-option, as the filter expression follows. */
+	while ((ch = getopt_long(argc, argv, "+r:i:c:hVn", long_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			o->files[o->nfiles++] = optarg;
+			break;
+		case 'i':
+			o->iface = optarg;
+			break;
+		case 'c':
+			if (!parse_u64(optarg, &o->count) || o->count == 0)
+				return usage_error(err, errlen,
+					"invalid -c '%s': expected a positive packet count", optarg);
+			break;
+		case 'n':
+			break; /* tcpstate never resolves names; accepted for tcpdump habits */
+		case 'h':
+			o->action = ACT_HELP;
+			return 0;
+		case 'V':
+			o->action = ACT_VERSION;
+			return 0;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "text") == 0)
+				o->format = FMT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				o->format = FMT_JSON;
+			else
+				return usage_error(err, errlen,
+					"invalid --format '%s': expected text or json", optarg);
+			break;
+		case OPT_TIMELINE:
+			o->timeline = true;
+			break;
+		case OPT_AT:
+			if (!parse_time(optarg, &o->at_ns, &o->at_relative))
+				return usage_error(err, errlen,
+					"invalid --at '%s': expected epoch seconds, ISO 8601 "
+					"(2024-01-31T12:00:00Z) or +SECONDS", optarg);
+			o->at_set = true;
+			break;
+		case OPT_LIMIT:
+			if (!parse_u64(optarg, &o->limit))
+				return usage_error(err, errlen,
+					"invalid --limit '%s': expected a number (0 lists all)", optarg);
+			break;
+		case OPT_TIME_WAIT:
+			if (!parse_seconds(optarg, &o->time_wait_ns))
+				return usage_error(err, errlen,
+					"invalid --time-wait '%s': expected seconds", optarg);
+			break;
+		case '?':
+		default:
+			if (optopt && optopt < 256)
+				snprintf(err, errlen, "option -%c %s", optopt,
+					 strchr("ric", optopt) ? "needs an argument" : "is unknown");
+			else
+				snprintf(err, errlen, "unknown or incomplete option '%s'",
+					 argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		size_t len = 0;
+
+		for (int i = optind; i < argc; i++)
+			len += strlen(argv[i]) + 1;
+		o->filter = malloc(len);
+		if (!o->filter)
+			return usage_error(err, errlen, "out of memory");
+		len = 0;
+		for (int i = optind; i < argc; i++) {
+			size_t n = strlen(argv[i]);
+
+			if (i > optind)
+				o->filter[len++] = ' ';
+			memcpy(o->filter + len, argv[i], n);
+			len += n;
+		}
+		o->filter[len] = 0;
+	}
+	if (o->nfiles == 0 && !o->iface)
+		return usage_error(err, errlen, "no input: give -r FILE (see --help)");
+	if (o->nfiles && o->iface)
+		return usage_error(err, errlen, "-r and -i cannot be combined");
+	return 0;
+}
+
+void options_free(struct options *o)
+{
+	free(o->files);
+	free(o->filter);
+	o->files = NULL;
+	o->filter = NULL;
+}

@@ -1,0 +1,139 @@
+/* report.c - the part of reporting both formats share: counting every
+ * connection's final states, and choosing which connections the text
+ * listing shows (the --limit worst: not closed cleanly first, then oldest)
+ * with a bounded heap so a capture of millions keeps only those. */
+#include <stdlib.h>
+
+#include "report.h"
+
+struct report *report_create(const struct options *o, struct out *out)
+{
+	struct report *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->opt = o;
+	r->out = out;
+	return r;
+}
+
+void report_set_reference(struct report *r, uint64_t ref_ns)
+{
+	r->ref_ns = ref_ns;
+}
+
+/* List order: unclean before clean, then by id (creation order). */
+static bool before(const struct conn *a, const struct conn *b)
+{
+	bool ca = conn_closed_cleanly(a), cb = conn_closed_cleanly(b);
+
+	if (ca != cb)
+		return !ca;
+	return a->id < b->id;
+}
+
+static void sift_up(struct conn **h, size_t i)
+{
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (!before(h[p], h[i]))
+			break;
+		struct conn *tmp = h[p];
+		h[p] = h[i];
+		h[i] = tmp;
+		i = p;
+	}
+}
+
+static void sift_down(struct conn **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+
+		if (l < n && before(h[m], h[l]))
+			m = l;
+		if (l + 1 < n && before(h[m], h[l + 1]))
+			m = l + 1;
+		if (m == i)
+			return;
+		struct conn *tmp = h[m];
+		h[m] = h[i];
+		h[i] = tmp;
+		i = m;
+	}
+}
+
+static bool keep(struct report *r, struct conn *c)
+{
+	uint64_t limit = r->opt->limit;
+
+	if (limit && r->nkept == limit) {
+		if (!before(c, r->kept[0])) {
+			r->dropped++;
+			return false;
+		}
+		conn_destroy(r->kept[0]);
+		r->dropped++;
+		r->kept[0] = c;
+		sift_down(r->kept, r->nkept, 0);
+		return true;
+	}
+	if (r->nkept == r->capkept) {
+		size_t cap = r->capkept ? r->capkept * 2 : 64;
+		struct conn **n = realloc(r->kept, cap * sizeof(*n));
+
+		if (!n) {
+			r->dropped++;
+			return false;
+		}
+		r->kept = n;
+		r->capkept = cap;
+	}
+	r->kept[r->nkept++] = c;
+	sift_up(r->kept, r->nkept - 1);
+	return true;
+}
+
+bool report_take(void *ctx, struct conn *c)
+{
+	struct report *r = ctx;
+
+	r->connections++;
+	r->state_count[ROLE_CLIENT][c->peer[ROLE_CLIENT].state]++;
+	r->state_count[ROLE_SERVER][c->peer[ROLE_SERVER].state]++;
+	if (!conn_closed_cleanly(c))
+		r->unclean++;
+	if (r->opt->format == FMT_JSON) {
+		report_json_connection(r, c);
+		return false;
+	}
+	return keep(r, c);
+}
+
+static int cmp_list_order(const void *a, const void *b)
+{
+	const struct conn *x = *(const struct conn *const *)a, *y = *(const struct conn *const *)b;
+
+	return before(x, y) ? -1 : before(y, x) ? 1 : 0;
+}
+
+void report_finish(struct report *r, const struct run_summary *s)
+{
+	if (r->opt->format == FMT_JSON) {
+		report_json_summary(r, s);
+		return;
+	}
+	qsort(r->kept, r->nkept, sizeof(*r->kept), cmp_list_order);
+	report_text(r, s);
+}
+
+void report_destroy(struct report *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nkept; i++)
+		conn_destroy(r->kept[i]);
+	free(r->kept);
+	free(r);
+}

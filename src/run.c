@@ -1,0 +1,116 @@
+/* run.c - the pipeline of a file run. Reads the -r files in order as one
+ * capture, stops at -c or at the --at reference time, keeps going past a
+ * damaged or unreadable file (after saying so) so nothing readable is lost,
+ * and always writes the report of what it could read. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "capture.h"
+#include "report.h"
+#include "run.h"
+#include "tracker.h"
+
+/* How long a fully closed connection (both endpoints CLOSED) stays in the
+ * table to absorb stray segments (late retransmissions, RSTs) before it is
+ * reported and freed. */
+#define LINGER_NS (5 * 1000000000ULL)
+
+int run_files(const struct options *o, int out_fd)
+{
+	struct run_summary sum = { .files = o->files, .nfiles = o->nfiles };
+	struct tracker_config tc = {
+		.time_wait_ns = o->time_wait_ns,
+		.linger_ns = LINGER_NS,
+		.keep_timeline = o->format == FMT_JSON || o->timeline,
+	};
+	struct out *out = out_create(out_fd);
+	struct report *rep = out ? report_create(o, out) : NULL;
+	struct tracker_sink sink = { .ctx = rep, .retired = report_take };
+	struct tracker *trk = rep ? tracker_create(&tc, &sink) : NULL;
+	uint64_t at_ns = o->at_ns;
+	bool at_known = o->at_set && !o->at_relative, stop = false;
+	int status = 0;
+
+	if (!trk) {
+		fprintf(stderr, "tcpstate: out of memory\n");
+		report_destroy(rep);
+		out_destroy(out);
+		return 1;
+	}
+	for (size_t f = 0; f < o->nfiles && !stop; f++) {
+		char err[512];
+		bool usage;
+		struct capture *cap = capture_open_file(o->files[f], o->filter, err, sizeof(err),
+							&usage);
+
+		if (!cap) {
+			fprintf(stderr, "tcpstate: %s: %s\n", o->files[f], err);
+			if (usage) {
+				status = 2;
+				stop = true;
+				break;
+			}
+			sum.input_errors++;
+			status = 1;
+			continue;
+		}
+		for (;;) {
+			struct packet p;
+			enum decode_status why = DECODE_OK;
+			enum capture_status cs;
+
+			if (o->count && sum.frames >= o->count) {
+				stop = true;
+				break;
+			}
+			cs = capture_next(cap, &p, &why);
+			if (cs == CAP_EOF)
+				break;
+			if (cs == CAP_DAMAGED) {
+				fprintf(stderr, "tcpstate: %s: %s\n", o->files[f], capture_error(cap));
+				sum.input_errors++;
+				status = 1;
+				break;
+			}
+			if (!sum.frames) {
+				sum.first_ns = p.ts_ns;
+				if (o->at_set && o->at_relative) {
+					at_ns = p.ts_ns + o->at_ns;
+					at_known = true;
+				}
+			}
+			if (at_known && p.ts_ns > at_ns) {
+				stop = true; /* past the reference time: the rest cannot matter */
+				break;
+			}
+			sum.frames++;
+			if (p.ts_ns > sum.last_ns)
+				sum.last_ns = p.ts_ns;
+			if (cs == CAP_SKIPPED) {
+				sum.decode[why]++;
+				continue;
+			}
+			/* Numbers run on across rotated files, so the timeline's
+			 * packet numbers stay unique within the run. */
+			p.number = sum.frames;
+			sum.segments++;
+			tracker_packet(trk, &p);
+		}
+		capture_close(cap);
+	}
+
+	sum.ref_is_at = o->at_set;
+	sum.ref_ns = o->at_set ? (at_known ? at_ns : o->at_ns) : sum.last_ns;
+	report_set_reference(rep, sum.ref_ns);
+	tracker_finish(trk, sum.ref_ns);
+	sum.tracker = tracker_stats(trk);
+	report_finish(rep, &sum);
+	if (!out_destroy(out) && status == 0) {
+		fprintf(stderr, "tcpstate: cannot write the report: %s\n", strerror(errno));
+		status = 1;
+	}
+	tracker_destroy(trk);
+	report_destroy(rep);
+	return status;
+}

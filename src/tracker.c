@@ -1,0 +1,706 @@
+/* tracker.c - the passive observer. For each segment it finds the
+ * connection incarnation, feeds the sender a SEND event and the receiver a
+ * RECV event through the table in tcp_fsm.c, and resolves the table's
+ * action codes with the connection's history. The capture point is not the
+ * endpoint: a retransmission proves that a segment the capture showed was
+ * never accepted, and such transitions are undone and, the next time, held
+ * back until the endpoint's own behaviour confirms them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow_table.h"
+#include "tracker.h"
+
+enum { CAND_NONE, CAND_CLOSED, CAND_TIME_WAIT, CAND_LISTS };
+
+struct cand_list {
+	struct conn *head, *tail;
+};
+
+struct tracker {
+	struct tracker_config cfg;
+	struct tracker_sink sink;
+	struct flow_table *ft;
+	struct tracker_stats st;
+	uint64_t next_id;
+	uint64_t now_ns;
+	struct cand_list cand[CAND_LISTS];
+};
+
+const char *anomaly_kind_name(enum anomaly_kind k)
+{
+	static const char *const names[AN_COUNT] = {
+		[AN_BAD_FLAGS] = "bad_flags",
+		[AN_UNEXPECTED] = "unexpected_segment",
+		[AN_SYN_ON_ESTABLISHED] = "syn_on_established",
+		[AN_RST_OUT_OF_WINDOW] = "rst_out_of_window",
+		[AN_AFTER_CLOSE] = "segment_after_close",
+		[AN_NOT_ACCEPTED] = "segment_not_accepted",
+	};
+	return (unsigned)k < AN_COUNT ? names[k] : "?";
+}
+
+struct tracker *tracker_create(const struct tracker_config *cfg, const struct tracker_sink *sink)
+{
+	struct tracker *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->cfg = *cfg;
+	if (sink)
+		t->sink = *sink;
+	t->ft = flow_table_create();
+	if (!t->ft) {
+		free(t);
+		return NULL;
+	}
+	t->next_id = 1;
+	return t;
+}
+
+void tracker_destroy(struct tracker *t)
+{
+	if (!t)
+		return;
+	flow_table_destroy(t->ft);
+	free(t);
+}
+
+const struct tracker_stats *tracker_stats(const struct tracker *t)
+{
+	return &t->st;
+}
+
+uint64_t tracker_open_count(const struct tracker *t)
+{
+	return flow_table_count(t->ft);
+}
+
+static void note_anomaly(struct tracker *t, struct conn *c, const struct packet *p,
+			 enum anomaly_kind k)
+{
+	t->st.anomalies[k]++;
+	if (c) {
+		c->anomalies++;
+		if (k != AN_NOT_ACCEPTED && k != AN_RST_OUT_OF_WINDOW)
+			c->flags |= CF_ANOMALY;
+	}
+	if (t->sink.anomaly)
+		t->sink.anomaly(t->sink.ctx, c, p, k);
+}
+
+static void set_state(struct tracker *t, struct conn *c, int role, uint8_t to, uint64_t ts,
+		      uint64_t packet, uint8_t tcp_flags, uint8_t cause)
+{
+	struct peer *pe = &c->peer[role];
+	struct transition tr = {
+		.ts_ns = ts, .packet = packet, .side = (uint8_t)role, .from = pe->state,
+		.to = to, .tcp_flags = tcp_flags, .cause = cause,
+	};
+
+	if (pe->state == to)
+		return;
+	pe->prev_state = pe->state;
+	pe->state = to;
+	pe->since_ns = ts;
+	if (t->cfg.keep_timeline && !conn_timeline_add(c, &tr))
+		t->st.oom++;
+	if (t->sink.state_changed)
+		t->sink.state_changed(t->sink.ctx, c, &tr);
+}
+
+/* ---- retirement: connections whose states can no longer change ---- */
+
+static void cand_unlink(struct tracker *t, struct conn *c)
+{
+	struct cand_list *l;
+
+	if (c->cand_list == CAND_NONE)
+		return;
+	l = &t->cand[c->cand_list];
+	if (c->cand_prev)
+		c->cand_prev->cand_next = c->cand_next;
+	else
+		l->head = c->cand_next;
+	if (c->cand_next)
+		c->cand_next->cand_prev = c->cand_prev;
+	else
+		l->tail = c->cand_prev;
+	c->cand_prev = c->cand_next = NULL;
+	c->cand_list = CAND_NONE;
+}
+
+static void cand_append(struct tracker *t, struct conn *c, uint8_t list, uint64_t due)
+{
+	struct cand_list *l = &t->cand[list];
+
+	c->cand_list = list;
+	c->cand_due_ns = due;
+	c->cand_prev = l->tail;
+	c->cand_next = NULL;
+	if (l->tail)
+		l->tail->cand_next = c;
+	else
+		l->head = c;
+	l->tail = c;
+}
+
+/* Which list c belongs on and when it can go: fully closed connections
+ * linger briefly for stray segments; a TIME_WAIT ends after 2 x MSL. Both
+ * lists stay in due order because entries are appended as time advances. */
+static void cand_update(struct tracker *t, struct conn *c)
+{
+	const struct peer *a = &c->peer[0], *b = &c->peer[1];
+	uint8_t list = CAND_NONE;
+	uint64_t due = 0;
+
+	if (a->pend.kind == PENDING_NONE && b->pend.kind == PENDING_NONE) {
+		bool a_done = a->state == TS_CLOSED, b_done = b->state == TS_CLOSED;
+		bool a_tw = a->state == TS_TIME_WAIT, b_tw = b->state == TS_TIME_WAIT;
+
+		if (a_done && b_done) {
+			list = CAND_CLOSED;
+			due = c->last_ns + t->cfg.linger_ns;
+		} else if ((a_tw || a_done) && (b_tw || b_done)) {
+			list = CAND_TIME_WAIT;
+			due = (a_tw ? a->since_ns : 0) > (b_tw ? b->since_ns : 0) ?
+				      a->since_ns : b->since_ns;
+			due += t->cfg.time_wait_ns;
+		}
+	}
+	if (list == c->cand_list && due == c->cand_due_ns)
+		return;
+	cand_unlink(t, c);
+	if (list != CAND_NONE)
+		cand_append(t, c, list, due);
+}
+
+static void hand_out(struct tracker *t, struct conn *c)
+{
+	if (!(t->sink.retired && t->sink.retired(t->sink.ctx, c)))
+		conn_destroy(c);
+}
+
+static void retire(struct tracker *t, struct conn *c)
+{
+	cand_unlink(t, c);
+	flow_table_remove(t->ft, c);
+	t->st.retired++;
+	hand_out(t, c);
+}
+
+/* Bring c up to time now: held-back ACKs whose quiet period passed take
+ * effect, TIME_WAITs older than 2 x MSL end. */
+static void settle(struct tracker *t, struct conn *c, uint64_t now)
+{
+	for (int r = 0; r < 2; r++) {
+		struct peer *pe = &c->peer[r];
+
+		if (pe->pend.kind == PENDING_QUIET && now >= pe->pend.due_ns) {
+			struct pending pd = pe->pend;
+
+			pe->pend.kind = PENDING_NONE;
+			set_state(t, c, r, pd.to, pd.ts_ns, pd.packet, pd.tcp_flags, TC_CONFIRMED);
+		}
+		if (pe->state == TS_TIME_WAIT && now >= pe->since_ns + t->cfg.time_wait_ns) {
+			set_state(t, c, r, TS_CLOSED, pe->since_ns + t->cfg.time_wait_ns, 0, 0,
+				  TC_TIMEOUT);
+			c->flags |= CF_TW_EXPIRED;
+		}
+	}
+}
+
+static void sweep(struct tracker *t)
+{
+	for (int l = CAND_CLOSED; l < CAND_LISTS; l++) {
+		struct conn *c;
+
+		while ((c = t->cand[l].head) && c->cand_due_ns <= t->now_ns) {
+			settle(t, c, t->now_ns);
+			cand_update(t, c);
+			if (c->cand_list == CAND_CLOSED && c->cand_due_ns <= t->now_ns)
+				retire(t, c);
+			else if (c->cand_list == l && c->cand_due_ns <= t->now_ns)
+				break; /* cannot happen: settle() closed its TIME_WAITs */
+		}
+	}
+}
+
+/* ---- creating connections ---- */
+
+static bool port_is_service(uint16_t port)
+{
+	static const uint16_t known[] = {
+		1080, 1433, 1521, 2049, 2181, 2379, 3000, 3128, 3306, 3389, 5000, 5432, 5672,
+		5900, 6379, 6443, 8000, 8008, 8080, 8081, 8443, 8888, 9000, 9042, 9092, 9090,
+		9200, 9300, 11211, 27017,
+	};
+
+	if (port < 1024)
+		return true;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (known[i] == port)
+			return true;
+	return false;
+}
+
+/* Which key side is the server when no SYN or SYN-ACK tells: a well-known
+ * service port wins; then a port outside the ephemeral ranges (Linux
+ * 32768-60999, IANA 49152-65535); then the lower port. */
+static int server_side_by_port(const struct flow_key *k)
+{
+	uint16_t a = k->port[0], b = k->port[1];
+	bool sa = port_is_service(a), sb = port_is_service(b);
+	bool ea = a >= 32768, eb = b >= 32768;
+
+	if (sa != sb)
+		return sa ? 0 : 1;
+	if (ea != eb)
+		return ea ? 1 : 0;
+	return a <= b ? 0 : 1;
+}
+
+static struct conn *conn_new(struct tracker *t, const struct flow_key *k, int src_side,
+			     enum fsm_event ev, const struct packet *p)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->key = *k;
+	c->id = t->next_id++;
+	c->first_ns = c->last_ns = p->ts_ns;
+	c->first_packet = p->number;
+	if (ev == EV_SYN) {
+		c->client_is_0 = src_side == 0;
+	} else if (ev == EV_SYNACK) {
+		c->client_is_0 = src_side != 0;
+		c->flags |= CF_PICKED_UP | CF_ROLE_BY_SYNACK;
+	} else {
+		c->client_is_0 = server_side_by_port(k) != 0;
+		c->flags |= CF_PICKED_UP | CF_ROLE_BY_PORT;
+	}
+	if (!flow_table_add(t->ft, c)) {
+		free(c);
+		return NULL;
+	}
+	t->st.connections++;
+	if (flow_table_count(t->ft) > t->st.peak_open)
+		t->st.peak_open = flow_table_count(t->ft);
+
+	/* Endpoints we join after their handshake start where the first segment
+	 * says they are: a SYN-ACK implies a client in SYN_SENT; anything but a
+	 * SYN, SYN-ACK or RST implies both synchronised. */
+	if (ev == EV_SYNACK) {
+		set_state(t, c, ROLE_CLIENT, TS_SYN_SENT, p->ts_ns, p->number, p->flags, TC_INFERRED);
+	} else if (ev != EV_SYN && ev != EV_RST) {
+		set_state(t, c, ROLE_CLIENT, TS_ESTABLISHED, p->ts_ns, p->number, p->flags, TC_PICKUP);
+		set_state(t, c, ROLE_SERVER, TS_ESTABLISHED, p->ts_ns, p->number, p->flags, TC_PICKUP);
+	} else if (ev == EV_RST) {
+		c->flags |= CF_PICKED_UP;
+	}
+	return c;
+}
+
+/* A SYN that starts a new incarnation of c's 4-tuple: not a retransmission
+ * (same ISN), not the crossing SYN of a simultaneous open, and from an
+ * endpoint that holds no synchronised connection (CLOSED, TIME_WAIT, or a
+ * SYN_SENT that gave up and came back with a new ISN). */
+static bool is_new_incarnation(const struct conn *c, int s, const struct packet *p)
+{
+	const struct peer *ps = &c->peer[s], *pr = &c->peer[!s];
+
+	if ((ps->bits & PB_ISN) && p->seq == ps->isn)
+		return false;
+	if (!(ps->bits & PB_ISN) && pr->state == TS_SYN_SENT && ps->state == TS_CLOSED &&
+	    !(c->flags & CF_PICKED_UP))
+		return false;
+	return ps->state == TS_CLOSED || ps->state == TS_TIME_WAIT || ps->state == TS_SYN_SENT;
+}
+
+/* The old incarnation ends where the new SYN proves it: TIME_WAIT is
+ * recycled (tcp_tw_reuse on the client, a higher ISN on the server) and a
+ * SYN_SENT with another ISN is gone. */
+static void supersede(struct tracker *t, struct conn *c, const struct packet *p)
+{
+	for (int r = 0; r < 2; r++) {
+		uint8_t st = c->peer[r].state;
+
+		c->peer[r].pend.kind = PENDING_NONE;
+		if (st == TS_TIME_WAIT || st == TS_SYN_SENT)
+			set_state(t, c, r, TS_CLOSED, p->ts_ns, p->number, p->flags, TC_REUSED);
+	}
+	c->flags |= CF_SUPERSEDED;
+	retire(t, c);
+}
+
+/* ---- sequence-space checks ---- */
+
+/* Does p acknowledge the receiver's outstanding SYN or FIN? Without its
+ * sequence number (joined mid-stream) we take the ACK as covering it. */
+static bool acks_outstanding(const struct peer *pr, const struct packet *p)
+{
+	if (!(p->flags & TH_ACK))
+		return false;
+	switch (pr->state) {
+	case TS_SYN_SENT:
+	case TS_SYN_RECEIVED:
+		return (pr->bits & PB_ISN) ? seq_geq(p->ack, pr->isn + 1) : true;
+	case TS_FIN_WAIT_1:
+	case TS_CLOSING:
+	case TS_LAST_ACK:
+		return (pr->bits & PB_FIN) ? seq_geq(p->ack, pr->fin_seq + 1) : true;
+	default:
+		return false;
+	}
+}
+
+/* Is an RST acceptable to its receiver pr (sent by ps)? RFC 793 3.4 and
+ * RFC 5961 3.2 want
+ *     RCV.NXT <= SEG.SEQ < RCV.NXT + RCV.WND
+ * and, in SYN_SENT, an ACK of the SYN (SEG.ACK == ISS + 1). The observer
+ * does not know RCV.NXT; it bounds it:
+ *     L = the highest ACK the receiver sent      (RCV.NXT >= L)
+ *     U = the sender's SND.NXT                   (RCV.NXT <= U)
+ * and accepts L <= SEG.SEQ <= U + WND, WND being the receiver's largest
+ * advertised window. What is unknown widens the range. */
+static bool rst_acceptable(const struct peer *pr, const struct peer *ps, const struct packet *p)
+{
+	uint32_t wnd = pr->max_win ? pr->max_win : (1u << 30);
+
+	if (pr->state == TS_SYN_SENT) {
+		if (!(p->flags & TH_ACK))
+			return false;
+		return !(pr->bits & PB_ISN) || p->ack == pr->isn + 1;
+	}
+	if (pr->bits & PB_ACKED) {
+		uint32_t upper = (ps->bits & PB_SEEN) && seq_gt(ps->snd_nxt, pr->max_ack) ?
+					 ps->snd_nxt : pr->max_ack;
+
+		return seq_geq(p->seq, pr->max_ack) && seq_leq(p->seq, upper + wnd);
+	}
+	if (ps->bits & PB_SEEN)
+		return seq_geq(p->seq, ps->snd_nxt - wnd) && seq_leq(p->seq, ps->snd_nxt + wnd);
+	return true;
+}
+
+static bool peer_acked(const struct peer *pe, uint32_t upto)
+{
+	return (pe->bits & PB_ACKED) && seq_geq(pe->max_ack, upto);
+}
+
+/* ---- the two halves of one segment ---- */
+
+/* The receiver's state before it took a FIN or SYN-ACK, for undoing a
+ * receipt the sender's retransmission disproved. */
+static int undo_receipt(uint8_t st)
+{
+	switch (st) {
+	case TS_CLOSE_WAIT: return TS_ESTABLISHED;
+	case TS_CLOSING: return TS_FIN_WAIT_1;
+	case TS_TIME_WAIT: return TS_FIN_WAIT_2;
+	case TS_ESTABLISHED: return TS_SYN_SENT;
+	default: return -1;
+	}
+}
+
+/* The sender retransmitted its SYN-ACK or FIN (ctl_end = its sequence number
+ * + 1). If the receiver, whose segments we do see, never acknowledged it,
+ * the first copy never reached it: undo what we assumed it did with it. */
+static void check_receipt(struct tracker *t, struct conn *c, int s, uint32_t ctl_end,
+			  const struct packet *p)
+{
+	struct peer *pr = &c->peer[!s];
+	int back;
+
+	if (!(pr->bits & PB_SEEN) || peer_acked(pr, ctl_end))
+		return;
+	if (pr->pend.kind == PENDING_CONFIRM)
+		return; /* already held back */
+	back = undo_receipt(pr->state);
+	if (back < 0)
+		return;
+	if (pr->state == TS_ESTABLISHED && !(p->flags & TH_SYN))
+		return; /* only a SYN-ACK undoes ESTABLISHED */
+	if (pr->state != TS_ESTABLISHED && !(p->flags & TH_FIN))
+		return;
+	set_state(t, c, !s, (uint8_t)back, p->ts_ns, p->number, p->flags, TC_REVERT);
+	pr->bits |= PB_DISTRUST_CTL;
+	c->flags |= CF_NOT_ACCEPTED;
+	note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+}
+
+/* Record a SYN/FIN sent by pe; returns true when it is a retransmission. */
+static bool note_ctl(struct peer *pe, uint32_t ctl_seq, bool syn, const struct packet *p)
+{
+	bool known = syn ? (pe->bits & PB_ISN) : (pe->bits & PB_FIN);
+	uint32_t have = syn ? pe->isn : pe->fin_seq;
+
+	if (known && have == ctl_seq) {
+		pe->ctl_gap_ns = p->ts_ns > pe->ctl_tx_ns ? p->ts_ns - pe->ctl_tx_ns : 0;
+		pe->ctl_tx_ns = p->ts_ns;
+		pe->bits |= PB_CTL_REXMIT;
+		return true;
+	}
+	if (syn) {
+		pe->isn = ctl_seq;
+		pe->bits |= PB_ISN;
+	} else {
+		pe->fin_seq = ctl_seq;
+		pe->bits |= PB_FIN;
+	}
+	pe->ctl_tx_ns = p->ts_ns;
+	pe->ctl_gap_ns = 0;
+	pe->bits &= (uint8_t)~PB_CTL_REXMIT;
+	return false;
+}
+
+static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_event ev,
+			 const struct packet *p, bool *anomalous)
+{
+	struct peer *ps = &c->peer[s];
+	bool rexmit = false;
+	uint8_t next;
+
+	/* Its own ACK confirms a receipt we held back. */
+	if (ps->pend.kind == PENDING_CONFIRM && (p->flags & TH_ACK) &&
+	    seq_geq(p->ack, ps->pend.ack_needed)) {
+		struct pending pd = ps->pend;
+
+		ps->pend.kind = PENDING_NONE;
+		set_state(t, c, s, pd.to, pd.ts_ns, pd.packet, pd.tcp_flags, TC_CONFIRMED);
+	}
+
+	if (ev == EV_SYN || ev == EV_SYNACK) {
+		if ((ps->bits & PB_ISN) && p->seq != ps->isn && ps->state != TS_CLOSED) {
+			/* A new ISN from an endpoint that still has a connection here. */
+			c->flags |= CF_SYN_ON_ESTAB;
+			note_anomaly(t, c, p, AN_SYN_ON_ESTABLISHED);
+			*anomalous = true;
+			return;
+		}
+		rexmit = note_ctl(ps, p->seq, true, p);
+		if (rexmit && ev == EV_SYNACK)
+			check_receipt(t, c, s, p->seq + 1, p);
+	} else if (ev == EV_FIN) {
+		uint32_t fin = p->seq + p->payload_len;
+
+		rexmit = note_ctl(ps, fin, false, p);
+		if (rexmit)
+			check_receipt(t, c, s, fin + 1, p);
+	}
+	if (rexmit && ps->pend.kind == PENDING_QUIET) {
+		/* It sent its SYN/FIN again: the ACK we were holding was lost too. */
+		ps->pend.kind = PENDING_NONE;
+		c->flags |= CF_NOT_ACCEPTED;
+		note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+	}
+
+	next = tcp_fsm_next(FSM_SEND, ev, (enum tcp_state)ps->state);
+	switch (next) {
+	case FSM_STAY:
+		break;
+	case FSM_BAD:
+		note_anomaly(t, c, p, AN_UNEXPECTED);
+		*anomalous = true;
+		break;
+	case FSM_PICKUP:
+		/* First segment from an endpoint whose handshake the capture
+		 * missed while its peer is opening or open: it is synchronised.
+		 * Otherwise it talks after its close (typically after an RST). */
+		if (!(ps->bits & PB_SEEN) && c->peer[!s].state != TS_CLOSED) {
+			set_state(t, c, s, TS_ESTABLISHED, p->ts_ns, p->number, p->flags, TC_INFERRED);
+		} else {
+			note_anomaly(t, c, p, AN_AFTER_CLOSE);
+			*anomalous = true;
+		}
+		break;
+	case FSM_FIN_CLOSED:
+		/* LAST_ACK -> CLOSED by an ACK we saw, and now the same FIN again:
+		 * that ACK was never accepted. */
+		if (rexmit && ps->prev_state == TS_LAST_ACK) {
+			set_state(t, c, s, TS_LAST_ACK, p->ts_ns, p->number, p->flags, TC_REVERT);
+			ps->bits |= PB_DISTRUST_ACK;
+			c->flags |= CF_NOT_ACCEPTED;
+			note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+		} else {
+			note_anomaly(t, c, p, AN_AFTER_CLOSE);
+			*anomalous = true;
+		}
+		break;
+	default:
+		if (next & FSM_REVERT) {
+			set_state(t, c, s, next & ~FSM_REVERT, p->ts_ns, p->number, p->flags, TC_REVERT);
+			ps->bits |= PB_DISTRUST_ACK;
+			c->flags |= CF_NOT_ACCEPTED;
+			note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+		} else {
+			if (ev == EV_SYNACK && ps->state == TS_SYN_SENT)
+				c->flags |= CF_SIM_OPEN;
+			set_state(t, c, s, next, p->ts_ns, p->number, p->flags, TC_PACKET);
+		}
+		break;
+	}
+}
+
+static void process_recv(struct tracker *t, struct conn *c, int r, enum fsm_event ev,
+			 const struct packet *p, bool *anomalous)
+{
+	struct peer *pr = &c->peer[r];
+	uint8_t next;
+
+	if (ev == EV_RST) {
+		if (!rst_acceptable(pr, &c->peer[!r], p)) {
+			c->flags |= CF_RST_IGNORED;
+			note_anomaly(t, c, p, AN_RST_OUT_OF_WINDOW);
+			*anomalous = true;
+			return;
+		}
+		if (pr->state == TS_SYN_SENT)
+			c->flags |= CF_REFUSED;
+		else if (pr->state != TS_CLOSED)
+			c->flags |= CF_RESET;
+	} else if (ev == EV_SYNACK && pr->state == TS_SYN_SENT && (pr->bits & PB_ISN) &&
+		   p->ack != pr->isn + 1) {
+		note_anomaly(t, c, p, AN_UNEXPECTED); /* does not answer our SYN */
+		*anomalous = true;
+		return;
+	} else if (ev == EV_FIN && acks_outstanding(pr, p)) {
+		ev = EV_FIN_OURS;
+	} else if (ev == EV_ACK && acks_outstanding(pr, p)) {
+		ev = EV_ACK_OURS;
+	}
+
+	next = tcp_fsm_next(FSM_RECV, ev, (enum tcp_state)pr->state);
+	if (next == FSM_STAY) {
+		if (pr->state == TS_CLOSED && (pr->bits & PB_SEEN) && p->payload_len && !*anomalous)
+			note_anomaly(t, c, p, AN_AFTER_CLOSE); /* data to an endpoint that closed */
+		return;
+	}
+	if (next == FSM_BAD) {
+		if (!*anomalous)
+			note_anomaly(t, c, p, AN_UNEXPECTED);
+		return;
+	}
+	next &= (uint8_t)~FSM_REVERT;
+	if (next >= TS_COUNT)
+		return;
+
+	/* The endpoint ignored this kind of segment before: hold the
+	 * transition back until its behaviour confirms it. */
+	if ((ev == EV_ACK_OURS || ev == EV_FIN_OURS) && (pr->bits & PB_DISTRUST_ACK) &&
+	    !(ev == EV_FIN_OURS && (pr->bits & PB_DISTRUST_CTL))) {
+		uint64_t gap = pr->ctl_gap_ns ? pr->ctl_gap_ns : 1000000000ULL;
+
+		pr->pend = (struct pending){ .kind = PENDING_QUIET, .to = next, .ts_ns = p->ts_ns,
+			.packet = p->number, .tcp_flags = p->flags, .due_ns = p->ts_ns + 3 * gap };
+		return;
+	}
+	if ((ev == EV_FIN || ev == EV_FIN_OURS || ev == EV_SYNACK) &&
+	    (pr->bits & PB_DISTRUST_CTL)) {
+		uint32_t end = ev == EV_SYNACK ? p->seq + 1 : p->seq + p->payload_len + 1;
+
+		pr->pend = (struct pending){ .kind = PENDING_CONFIRM, .to = next, .ts_ns = p->ts_ns,
+			.packet = p->number, .tcp_flags = p->flags, .ack_needed = end };
+		return;
+	}
+	set_state(t, c, r, next, p->ts_ns, p->number, p->flags, TC_PACKET);
+	if (next == TS_CLOSING)
+		c->flags |= CF_SIM_CLOSE;
+}
+
+/* Sequence bookkeeping of the sender after the state machine ran. */
+static void track_sequence(struct conn *c, int s, const struct packet *p)
+{
+	struct peer *ps = &c->peer[s];
+	uint32_t end = p->seq + p->payload_len + ((p->flags & TH_SYN) ? 1 : 0) +
+		       ((p->flags & TH_FIN) ? 1 : 0);
+	uint32_t win = p->window;
+
+	if (p->flags & TH_RST)
+		return;
+	if (!(ps->bits & PB_SEEN) || seq_gt(end, ps->snd_nxt))
+		ps->snd_nxt = end;
+	if (p->flags & TH_ACK) {
+		if (!(ps->bits & PB_ACKED) || seq_gt(p->ack, ps->max_ack))
+			ps->max_ack = p->ack;
+		ps->bits |= PB_ACKED;
+	}
+	if (p->flags & TH_SYN) {
+		if (p->opt.has_wscale) {
+			ps->bits |= PB_WSCALE;
+			ps->wscale = p->opt.wscale > 14 ? 14 : p->opt.wscale;
+		}
+	} else if ((ps->bits & PB_WSCALE) && (c->peer[!s].bits & PB_WSCALE)) {
+		win <<= ps->wscale;
+	}
+	if (win > ps->max_win)
+		ps->max_win = win;
+}
+
+void tracker_packet(struct tracker *t, const struct packet *p)
+{
+	struct flow_key key;
+	enum fsm_event ev = EV_ACK;
+	bool valid = tcp_fsm_classify(p->flags, &ev);
+	bool anomalous = false;
+	struct conn *c;
+	int side, s;
+
+	t->st.segments++;
+	if (p->ts_ns > t->now_ns)
+		t->now_ns = p->ts_ns;
+	sweep(t);
+
+	flow_key_make(p, &key, &side);
+	c = flow_table_find(t->ft, &key);
+	if (c) {
+		settle(t, c, p->ts_ns);
+		if (valid && ev == EV_SYN &&
+		    is_new_incarnation(c, conn_role_of_side(c, side), p)) {
+			supersede(t, c, p);
+			c = conn_new(t, &key, side, ev, p);
+			if (c)
+				c->flags |= CF_PORT_REUSED;
+		}
+	} else {
+		c = conn_new(t, &key, side, valid ? ev : EV_ACK, p);
+	}
+	if (!c) {
+		t->st.oom++;
+		return;
+	}
+
+	s = conn_role_of_side(c, side);
+	c->peer[s].packets++;
+	c->peer[s].bytes += p->payload_len;
+	if (p->ts_ns > c->last_ns)
+		c->last_ns = p->ts_ns;
+
+	if (!valid) {
+		note_anomaly(t, c, p, AN_BAD_FLAGS);
+	} else {
+		process_send(t, c, s, ev, p, &anomalous);
+		process_recv(t, c, !s, ev, p, &anomalous);
+		track_sequence(c, s, p);
+	}
+	c->peer[s].bits |= PB_SEEN;
+	if (t->sink.segment)
+		t->sink.segment(t->sink.ctx, c, s, p);
+	cand_update(t, c);
+}
+
+void tracker_finish(struct tracker *t, uint64_t ref_ns)
+{
+	struct conn *c = flow_table_first(t->ft), *next;
+
+	for (; c; c = next) {
+		next = c->hh.next;
+		settle(t, c, ref_ns);
+		cand_unlink(t, c);
+		flow_table_remove(t->ft, c);
+		hand_out(t, c);
+	}
+	t->cand[CAND_CLOSED].head = t->cand[CAND_CLOSED].tail = NULL;
+	t->cand[CAND_TIME_WAIT].head = t->cand[CAND_TIME_WAIT].tail = NULL;
+}
