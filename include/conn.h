@@ -56,6 +56,7 @@ enum peer_bit {
 	PB_DISTRUST_ACK = 1u << 5, /* once ignored an ACK of its SYN/FIN: later ones wait for proof */
 	PB_DISTRUST_CTL = 1u << 6, /* once ignored the peer's FIN/SYN-ACK: later ones wait for its ACK */
 	PB_CTL_REXMIT = 1u << 7,  /* its last SYN/FIN was a retransmission */
+	PB_SENT_SYNACK = 1u << 8, /* it sent a SYN-ACK */
 };
 
 /* A transition the observer holds back because the endpoint has ignored the
@@ -87,8 +88,8 @@ struct peer {
 	uint32_t max_ack;          /* highest acknowledgment number sent */
 	uint32_t fin_seq;          /* sequence number of its FIN */
 	uint32_t max_win;          /* largest window advertised, scaled when known */
+	uint16_t bits;             /* enum peer_bit */
 	uint8_t state;             /* enum tcp_state, as of the last packet processed */
-	uint8_t bits;              /* enum peer_bit */
 	uint8_t wscale;
 	uint8_t prev_state;        /* the state before the last change */
 	struct pending pend;
@@ -112,6 +113,7 @@ enum transition_cause {
 	TC_TIMEOUT,       /* TIME_WAIT ran out (2 x MSL) */
 	TC_REUSED,        /* a new incarnation of the 4-tuple ended this one */
 	TC_INFERRED,      /* implied by the other side's segment (one-sided capture) */
+	TC_CROSSED,       /* the segments crossed: the endpoint sent before it received */
 };
 
 const char *transition_cause_name(uint8_t cause);

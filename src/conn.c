@@ -36,6 +36,7 @@ const char *transition_cause_name(uint8_t cause)
 	case TC_TIMEOUT: return "timeout";
 	case TC_REUSED: return "reused";
 	case TC_INFERRED: return "inferred";
+	case TC_CROSSED: return "crossed";
 	default: return "?";
 	}
 }

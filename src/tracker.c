@@ -451,7 +451,7 @@ static bool note_ctl(struct peer *pe, uint32_t ctl_seq, bool syn, const struct p
 	}
 	pe->ctl_tx_ns = p->ts_ns;
 	pe->ctl_gap_ns = 0;
-	pe->bits &= (uint8_t)~PB_CTL_REXMIT;
+	pe->bits &= (uint16_t)~PB_CTL_REXMIT;
 	return false;
 }
 
@@ -471,7 +471,29 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 		set_state(t, c, s, pd.to, pd.ts_ns, pd.packet, pd.tcp_flags, TC_CONFIRMED);
 	}
 
+	if (ev == EV_SYNACK && ps->state == TS_ESTABLISHED && !(ps->bits & PB_SENT_SYNACK) &&
+	    (ps->bits & PB_ISN) && p->seq == ps->isn) {
+		/* Simultaneous open: its SYN-ACK crossed the peer's, which the
+		 * capture showed first. It is no retransmission; nothing changes. */
+		ps->bits |= PB_SENT_SYNACK;
+		c->flags |= CF_SIM_OPEN;
+		return;
+	}
+	if (ev == EV_FIN && ps->state == TS_CLOSE_WAIT && (p->flags & TH_ACK) &&
+	    (c->peer[!s].bits & PB_FIN) && seq_lt(p->ack, c->peer[!s].fin_seq + 1)) {
+		/* Its FIN does not acknowledge the peer's FIN, so it was sent
+		 * before that FIN arrived: the FINs crossed (simultaneous close).
+		 * Replay in the true order: ESTABLISHED, our FIN, then theirs. */
+		set_state(t, c, s, TS_ESTABLISHED, p->ts_ns, p->number, p->flags, TC_CROSSED);
+		note_ctl(ps, p->seq + p->payload_len, false, p);
+		set_state(t, c, s, TS_FIN_WAIT_1, p->ts_ns, p->number, p->flags, TC_PACKET);
+		set_state(t, c, s, TS_CLOSING, p->ts_ns, p->number, p->flags, TC_CROSSED);
+		c->flags |= CF_SIM_CLOSE;
+		return;
+	}
 	if (ev == EV_SYN || ev == EV_SYNACK) {
+		if (ev == EV_SYNACK)
+			ps->bits |= PB_SENT_SYNACK;
 		if ((ps->bits & PB_ISN) && p->seq != ps->isn && ps->state != TS_CLOSED) {
 			/* A new ISN from an endpoint that still has a connection here. */
 			c->flags |= CF_SYN_ON_ESTAB;
@@ -535,9 +557,16 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 			c->flags |= CF_NOT_ACCEPTED;
 			note_anomaly(t, c, p, AN_NOT_ACCEPTED);
 		} else {
+			bool missed_synack = ps->state == TS_SYN_SENT && next == TS_ESTABLISHED;
+
 			if (ev == EV_SYNACK && ps->state == TS_SYN_SENT)
 				c->flags |= CF_SIM_OPEN;
 			set_state(t, c, s, next, p->ts_ns, p->number, p->flags, TC_PACKET);
+			/* Its ACK answers a SYN-ACK the capture missed (one-sided
+			 * capture): the peer must have sent it. */
+			if (missed_synack && c->peer[!s].state == TS_CLOSED)
+				set_state(t, c, !s, TS_SYN_RECEIVED, p->ts_ns, p->number, p->flags,
+					  TC_INFERRED);
 		}
 		break;
 	}

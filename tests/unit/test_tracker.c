@@ -1,0 +1,503 @@
+/* test_tracker.c - the observer on hand-built segment sequences, one
+ * scenario per situation the core issue names. Expected states are worked
+ * out by hand from RFC 793 and Linux behaviour (comments say how), never
+ * taken from tcpstate's output. Client 10.0.0.1:40000, server 10.0.0.2:80. */
+#include <stdlib.h>
+
+#include "test.h"
+#include "tracker.h"
+
+#define MS 1000000ULL
+#define S 1000000000ULL
+#define T0 (1700000000ULL * S)
+
+struct sink_state {
+	struct conn *conns[64];
+	int n;
+};
+
+static bool take(void *ctx, struct conn *c)
+{
+	struct sink_state *ss = ctx;
+
+	if (ss->n == 64)
+		return false;
+	ss->conns[ss->n++] = c;
+	return true;
+}
+
+struct run {
+	struct tracker *t;
+	struct sink_state sink;
+	uint64_t number;
+};
+
+static void run_init(struct run *r)
+{
+	struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S, .keep_timeline = true };
+	struct tracker_sink sk = { .retired = take };
+
+	memset(r, 0, sizeof(*r));
+	sk.ctx = &r->sink;
+	r->t = tracker_create(&cfg, &sk);
+}
+
+static void run_free(struct run *r)
+{
+	tracker_destroy(r->t);
+	for (int i = 0; i < r->sink.n; i++)
+		conn_destroy(r->sink.conns[i]);
+}
+
+/* One segment; from_client picks the direction; ms is the time offset. */
+static void seg(struct run *r, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack,
+		uint32_t len, uint64_t ms)
+{
+	struct packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.family = 4;
+	p.ts_ns = T0 + ms * MS;
+	p.number = ++r->number;
+	uint8_t ca[4] = { 10, 0, 0, 1 }, sa[4] = { 10, 0, 0, 2 };
+	memcpy(p.src, from_client ? ca : sa, 4);
+	memcpy(p.dst, from_client ? sa : ca, 4);
+	p.sport = from_client ? 40000 : 80;
+	p.dport = from_client ? 80 : 40000;
+	p.flags = flags;
+	p.seq = seq;
+	p.ack = ack;
+	p.payload_len = len;
+	p.window = 65535;
+	tracker_packet(r->t, &p);
+}
+
+#define C true
+#define SV false
+#define SYN TH_SYN
+#define SA (TH_SYN | TH_ACK)
+#define A TH_ACK
+#define FA (TH_FIN | TH_ACK)
+#define RA (TH_RST | TH_ACK)
+#define R TH_RST
+#define PA (TH_PSH | TH_ACK)
+
+/* Finish at ms and return connection i (in hand-out order). */
+static struct conn *finish(struct run *r, uint64_t ms, int i)
+{
+	tracker_finish(r->t, T0 + ms * MS);
+	return i < r->sink.n ? r->sink.conns[i] : NULL;
+}
+
+#define STATES(c, cs, ss) do { \
+	CHECK((c) != NULL); \
+	if (c) { \
+		CHECK_EQ_STR(tcp_state_name((c)->peer[ROLE_CLIENT].state), cs); \
+		CHECK_EQ_STR(tcp_state_name((c)->peer[ROLE_SERVER].state), ss); \
+	} \
+} while (0)
+
+/* Client ISN 1000, server ISN 5000. */
+static void handshake(struct run *r)
+{
+	seg(r, C, SYN, 1000, 0, 0, 0);
+	seg(r, SV, SA, 5000, 1001, 0, 1);
+	seg(r, C, A, 1001, 5001, 0, 2);
+}
+
+static void test_open_close_client_first(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, PA, 1001, 5001, 100, 3);
+	seg(&r, SV, PA, 5001, 1101, 200, 4);
+	seg(&r, C, FA, 1101, 5201, 0, 5);    /* client FIN_WAIT_1, server CLOSE_WAIT */
+	seg(&r, SV, A, 5201, 1102, 0, 6);    /* client FIN_WAIT_2 */
+	seg(&r, SV, FA, 5201, 1102, 0, 7);   /* server LAST_ACK, client TIME_WAIT */
+	seg(&r, C, A, 1102, 5202, 0, 8);     /* server CLOSED */
+	c = finish(&r, 8, 0);
+	STATES(c, "TIME_WAIT", "CLOSED");
+	CHECK(c && conn_closed_cleanly(c));
+	CHECK(c && c->peer[0].packets == 5 && c->peer[1].packets == 4);
+	CHECK(c && c->peer[0].bytes == 100 && c->peer[1].bytes == 200);
+	/* 10 transitions: SS, SR, ES(c), ES(s), F1, CW, F2, LA, TW, CL */
+	CHECK_EQ_INT(c ? c->tl_len : 0, 10);
+	run_free(&r);
+
+	/* The same, 61 s later: TIME_WAIT (60 s) has run out. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, FA, 5001, 1002, 0, 6);   /* FIN acks ours: F1 -> TW directly */
+	seg(&r, C, A, 1002, 5002, 0, 7);
+	c = finish(&r, 61007, 0);
+	STATES(c, "CLOSED", "CLOSED");
+	CHECK(c && (c->flags & CF_TW_EXPIRED));
+	run_free(&r);
+}
+
+static void test_close_server_first(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r);
+	handshake(&r);
+	seg(&r, SV, FA, 5001, 1001, 0, 5);
+	seg(&r, C, A, 1001, 5002, 0, 6);
+	seg(&r, C, FA, 1001, 5002, 0, 7);
+	seg(&r, SV, A, 5002, 1002, 0, 8);
+	c = finish(&r, 9, 0);
+	STATES(c, "CLOSED", "TIME_WAIT");
+	run_free(&r);
+
+	/* Server closed, client never does: CLOSE_WAIT / FIN_WAIT_2. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, SV, FA, 5001, 1001, 0, 5);
+	seg(&r, C, A, 1001, 5002, 0, 6);
+	c = finish(&r, 100000, 0);
+	STATES(c, "CLOSE_WAIT", "FIN_WAIT_2");
+	CHECK(c && c->peer[ROLE_CLIENT].since_ns == T0 + 5 * MS);
+	run_free(&r);
+}
+
+static void test_simultaneous(void)
+{
+	struct run r;
+	struct conn *c;
+
+	/* Simultaneous close: FINs cross, neither acknowledges the other. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, FA, 5001, 1001, 0, 5);   /* server: ES->F1 (send), client F1->CLOSING (recv) */
+	c = NULL;
+	tracker_finish(r.t, T0 + 5 * MS);
+	c = r.sink.conns[0];
+	STATES(c, "CLOSING", "CLOSING");
+	CHECK(c && (c->flags & CF_SIM_CLOSE));
+	run_free(&r);
+
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, FA, 5001, 1001, 0, 5);
+	seg(&r, C, A, 1002, 5002, 0, 6);     /* server CLOSING -> TIME_WAIT */
+	seg(&r, SV, A, 5002, 1002, 0, 6);    /* client CLOSING -> TIME_WAIT */
+	c = finish(&r, 7, 0);
+	STATES(c, "TIME_WAIT", "TIME_WAIT");
+	run_free(&r);
+
+	/* Simultaneous open: SYNs cross, then both SYN-ACK. */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, SYN, 5000, 0, 0, 0);      /* client SS -> SR; server CL -> SS */
+	seg(&r, C, SA, 1000, 5001, 0, 1);     /* server SS -> ES */
+	seg(&r, SV, SA, 5000, 1001, 0, 1);    /* client SR -> ES */
+	c = finish(&r, 2, 0);
+	CHECK_EQ_INT(r.sink.n, 1);            /* one connection, not two */
+	STATES(c, "ESTABLISHED", "ESTABLISHED");
+	run_free(&r);
+}
+
+static void test_rst(void)
+{
+	struct run r;
+	struct conn *c;
+
+	/* In-window RST from the client: both CLOSED. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, RA, 1001, 5001, 0, 5);
+	c = finish(&r, 6, 0);
+	STATES(c, "CLOSED", "CLOSED");
+	CHECK(c && (c->flags & CF_RESET) && !conn_closed_cleanly(c));
+	run_free(&r);
+
+	/* RST far outside the server's window: ignored, reported. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, R, 1001 + 0x40000000u, 0, 0, 5);
+	c = finish(&r, 6, 0);
+	STATES(c, "CLOSED", "ESTABLISHED");   /* the sender aborted; the receiver did not accept */
+	CHECK(c && (c->flags & CF_RST_IGNORED));
+	CHECK_EQ_INT(tracker_stats(r.t)->anomalies[AN_RST_OUT_OF_WINDOW], 1);
+	run_free(&r);
+
+	/* Refused: RST+ACK acknowledging the SYN. */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, RA, 0, 1001, 0, 1);
+	c = finish(&r, 2, 0);
+	STATES(c, "CLOSED", "CLOSED");
+	CHECK(c && (c->flags & CF_REFUSED));
+	run_free(&r);
+
+	/* An RST whose ACK does not acknowledge the SYN is not acceptable (RFC 793). */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, RA, 0, 777, 0, 1);
+	c = finish(&r, 2, 0);
+	STATES(c, "SYN_SENT", "CLOSED");
+	run_free(&r);
+
+	/* Data to an endpoint that was reset is answered by RST again: anomaly. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, SV, RA, 5001, 1001, 0, 5);
+	seg(&r, C, PA, 1001, 5001, 10, 6);
+	seg(&r, SV, R, 5001, 0, 0, 7);
+	c = finish(&r, 8, 0);
+	STATES(c, "CLOSED", "CLOSED");
+	CHECK(tracker_stats(r.t)->anomalies[AN_AFTER_CLOSE] >= 1);
+	run_free(&r);
+}
+
+static void test_syn_retransmit_and_reuse(void)
+{
+	struct run r;
+	struct conn *c;
+
+	/* Retransmitted SYN (same ISN): one connection, SYN_SENT. */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, C, SYN, 1000, 0, 0, 1000);
+	seg(&r, C, SYN, 1000, 0, 0, 2000);
+	c = finish(&r, 2500, 0);
+	CHECK_EQ_INT(r.sink.n, 1);
+	STATES(c, "SYN_SENT", "CLOSED");
+	CHECK(c && c->peer[0].packets == 3);
+	run_free(&r);
+
+	/* Port reuse: a closed connection, then a new SYN with a new ISN while
+	 * the client holds TIME_WAIT: two incarnations. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, FA, 5001, 1002, 0, 6);
+	seg(&r, C, A, 1002, 5002, 0, 7);
+	seg(&r, C, SYN, 900000, 0, 0, 1000);
+	seg(&r, SV, SA, 700000, 900001, 0, 1001);
+	seg(&r, C, A, 900001, 700001, 0, 1002);
+	tracker_finish(r.t, T0 + 1003 * MS);
+	CHECK_EQ_INT(r.sink.n, 2);
+	if (r.sink.n == 2) {
+		struct conn *a = r.sink.conns[0], *b = r.sink.conns[1];
+
+		STATES(a, "CLOSED", "CLOSED");      /* the TIME_WAIT was recycled */
+		CHECK(a->flags & CF_SUPERSEDED);
+		STATES(b, "ESTABLISHED", "ESTABLISHED");
+		CHECK(b->flags & CF_PORT_REUSED);
+		CHECK(a->id < b->id);
+	}
+	run_free(&r);
+
+	/* A SYN with a new ISN on an established connection is an anomaly, not
+	 * a new incarnation (Linux answers with a challenge ACK). */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, SYN, 333333, 0, 0, 10);
+	c = finish(&r, 11, 0);
+	CHECK_EQ_INT(r.sink.n, 1);
+	STATES(c, "ESTABLISHED", "ESTABLISHED");
+	CHECK(c && (c->flags & CF_SYN_ON_ESTAB));
+	run_free(&r);
+}
+
+static void test_not_accepted(void)
+{
+	struct run r;
+	struct conn *c;
+
+	/* LAST_ACK with the final ACK lost at the server: the FIN comes again
+	 * 200 ms after the captured ACK, and again; the client re-ACKs each. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, A, 5001, 1002, 0, 6);
+	seg(&r, SV, FA, 5001, 1002, 0, 10);  /* server LAST_ACK, client TIME_WAIT */
+	seg(&r, C, A, 1002, 5002, 0, 11);    /* captured, never accepted */
+	seg(&r, SV, FA, 5001, 1002, 0, 210); /* proves it: server back to LAST_ACK */
+	seg(&r, C, A, 1002, 5002, 0, 211);   /* held back: same kind was ignored before */
+	c = finish(&r, 400, 0);
+	STATES(c, "TIME_WAIT", "LAST_ACK");
+	CHECK(c && (c->flags & CF_NOT_ACCEPTED));
+	run_free(&r);
+
+	/* Same, but the server then stays quiet for long: the last ACK worked. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, A, 5001, 1002, 0, 6);
+	seg(&r, SV, FA, 5001, 1002, 0, 10);
+	seg(&r, C, A, 1002, 5002, 0, 11);
+	seg(&r, SV, FA, 5001, 1002, 0, 210);
+	seg(&r, C, A, 1002, 5002, 0, 211);
+	c = finish(&r, 5000, 0);
+	STATES(c, "TIME_WAIT", "CLOSED");
+	run_free(&r);
+
+	/* SYN_RECEIVED with the handshake ACK lost: SYN-ACK retransmitted 1 s
+	 * later, the client ACKs again; at 1.5 s the server is SYN_RECEIVED. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, SV, SA, 5000, 1001, 0, 1001);
+	seg(&r, C, A, 1001, 5001, 0, 1002);
+	c = finish(&r, 1500, 0);
+	STATES(c, "ESTABLISHED", "SYN_RECEIVED");
+	run_free(&r);
+
+	/* FIN_WAIT_1 with the FIN dropped before the server took it: the
+	 * server never ACKs it and the client retransmits: server is still
+	 * ESTABLISHED. When the server finally ACKs, it is CLOSE_WAIT. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, SV, PA, 5001, 1001, 10, 3);
+	seg(&r, C, FA, 1001, 5011, 0, 5);
+	seg(&r, C, FA, 1001, 5011, 0, 210);
+	seg(&r, C, FA, 1001, 5011, 0, 610);
+	tracker_finish(r.t, T0 + 700 * MS);
+	c = r.sink.conns[0];
+	STATES(c, "FIN_WAIT_1", "ESTABLISHED");
+	run_free(&r);
+
+	run_init(&r);
+	handshake(&r);
+	seg(&r, SV, PA, 5001, 1001, 10, 3);
+	seg(&r, C, FA, 1001, 5011, 0, 5);
+	seg(&r, C, FA, 1001, 5011, 0, 210);
+	seg(&r, SV, A, 5011, 1002, 0, 211);
+	c = finish(&r, 300, 0);
+	STATES(c, "FIN_WAIT_2", "CLOSE_WAIT");
+	run_free(&r);
+}
+
+static void test_pickup_and_one_sided(void)
+{
+	struct run r;
+	struct conn *c;
+
+	/* Joined mid-stream: data both ways, no SYN. Port 80 is the server. */
+	run_init(&r);
+	seg(&r, SV, PA, 5001, 1001, 100, 0);
+	seg(&r, C, A, 1001, 5101, 0, 1);
+	c = finish(&r, 2, 0);
+	STATES(c, "ESTABLISHED", "ESTABLISHED");
+	CHECK(c && (c->flags & CF_PICKED_UP) && (c->flags & CF_ROLE_BY_PORT));
+	CHECK(c && conn_port(c, ROLE_SERVER) == 80 && conn_port(c, ROLE_CLIENT) == 40000);
+	run_free(&r);
+
+	/* First packet a SYN-ACK: its sender is the server. */
+	run_init(&r);
+	seg(&r, SV, SA, 5000, 1001, 0, 0);
+	seg(&r, C, A, 1001, 5001, 0, 1);
+	c = finish(&r, 2, 0);
+	STATES(c, "ESTABLISHED", "ESTABLISHED");
+	CHECK(c && (c->flags & CF_ROLE_BY_SYNACK));
+	run_free(&r);
+
+	/* Only the client's direction captured: SYN, ACK, data, FIN. The ACK
+	 * proves a SYN-ACK; the server is then ESTABLISHED, and CLOSE_WAIT
+	 * after the FIN (nothing contradicts it: its segments are unseen). */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, C, A, 1001, 5001, 0, 1);
+	seg(&r, C, PA, 1001, 5001, 50, 2);
+	seg(&r, C, FA, 1051, 5001, 0, 3);
+	seg(&r, C, FA, 1051, 5001, 0, 300);  /* retransmitted: no server segment to contradict */
+	c = finish(&r, 400, 0);
+	STATES(c, "FIN_WAIT_1", "CLOSE_WAIT");
+	run_free(&r);
+}
+
+static void test_sequence_wrap(void)
+{
+	struct run r;
+	struct conn *c;
+
+	/* ISNs just below 2^32: every comparison must wrap. */
+	run_init(&r);
+	seg(&r, C, SYN, 0xfffffff0u, 0, 0, 0);
+	seg(&r, SV, SA, 0xffffffffu, 0xfffffff1u, 0, 1);
+	seg(&r, C, A, 0xfffffff1u, 0, 0, 2);
+	seg(&r, C, PA, 0xfffffff1u, 0, 100, 3);
+	seg(&r, C, FA, 0x00000055u, 0, 0, 4);        /* FIN at 0x55 after wrapping */
+	seg(&r, SV, A, 0, 0x00000056u, 0, 5);        /* acks the FIN across the wrap */
+	c = finish(&r, 6, 0);
+	STATES(c, "FIN_WAIT_2", "CLOSE_WAIT");
+	CHECK(seq_lt(0xfffffff0u, 0x10u) && seq_gt(0x10u, 0xfffffff0u));
+	run_free(&r);
+}
+
+static void test_bad_flags(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, TH_SYN | TH_FIN, 1001, 0, 0, 3);
+	seg(&r, C, 0, 1001, 0, 0, 4);                 /* null flags */
+	c = finish(&r, 5, 0);
+	STATES(c, "ESTABLISHED", "ESTABLISHED");
+	CHECK_EQ_INT(tracker_stats(r.t)->anomalies[AN_BAD_FLAGS], 2);
+	run_free(&r);
+}
+
+static void test_retirement(void)
+{
+	struct run r;
+
+	/* A reset connection leaves the table after the linger time (5 s),
+	 * a TIME_WAIT after 60 s, so memory follows open connections. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, RA, 1001, 5001, 0, 5);
+	CHECK_EQ_INT(tracker_open_count(r.t), 1);
+	seg(&r, C, SYN, 1, 0, 0, 6000);              /* another 4-tuple? no: same; new incarnation */
+	CHECK_EQ_INT(r.sink.n, 1);
+	run_free(&r);
+
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, FA, 5001, 1002, 0, 6);
+	seg(&r, C, A, 1002, 5002, 0, 7);
+	/* unrelated traffic moves the clock */
+	{
+		struct packet p;
+
+		memset(&p, 0, sizeof(p));
+		p.family = 4;
+		p.src[0] = 10; p.src[3] = 9; p.dst[0] = 10; p.dst[3] = 8;
+		p.sport = 1234; p.dport = 22; p.flags = TH_SYN;
+		p.ts_ns = T0 + 30 * S;
+		tracker_packet(r.t, &p);
+		CHECK_EQ_INT(r.sink.n, 0);            /* TIME_WAIT still running */
+		p.ts_ns = T0 + 70 * S;
+		tracker_packet(r.t, &p);
+		CHECK_EQ_INT(r.sink.n, 1);            /* expired at 60 s, lingered 5 s, handed out */
+	}
+	if (r.sink.n)
+		STATES(r.sink.conns[0], "CLOSED", "CLOSED");
+	run_free(&r);
+}
+
+int main(void)
+{
+	test_open_close_client_first();
+	test_close_server_first();
+	test_simultaneous();
+	test_rst();
+	test_syn_retransmit_and_reuse();
+	test_not_accepted();
+	test_pickup_and_one_sided();
+	test_sequence_wrap();
+	test_bad_flags();
+	test_retirement();
+	return test_done("tracker");
+}
