@@ -1,9 +1,8 @@
-/* decode.c - turn one captured frame into a struct packet.
- * Link layer (a table keyed by the pcap DLT), IPv4/IPv6 with options,
- * extension headers and fragments, the common tunnels (IP-in-IP, GRE, VXLAN,
- * Geneve, Teredo) and the TCP header with its options. Bytes are untrusted:
- * every read goes through the rd.h cursor, lengths come from the IP headers
- * and are checked against the wire length, and caplen only decides "truncated". */
+/* decode.c - turn one captured frame into a struct packet: the link layer (a
+ * table keyed by DLT), IPv4/IPv6 with options, extension headers and fragments,
+ * tunnels (IP-in-IP, GRE, VXLAN, Geneve, Teredo), the TCP header and options.
+ * Bytes are untrusted: every read goes through the rd.h cursor, lengths come from
+ * the IP headers and are checked against the wire; caplen only decides "truncated". */
 
 #include "decode.h"
 
@@ -63,7 +62,8 @@ enum {
 };
 
 /* Encapsulations (tunnels, PBB, FabricPath) allowed inside one frame; each
- * one recurses, so a crafted frame must not be able to nest them without end. */
+ * one recurses, so a crafted frame must not be able to nest them without end.
+ * Deeper frames are counted as invalid_ip_header. */
 #define MAX_NEST 4
 
 /* State shared by the layers of one frame. The cursor says what was
@@ -386,7 +386,8 @@ static enum decode_status link_ppp(struct dctx *c, struct rd *r)
 }
 
 /* DLT_FDDI: frame control, destination, source (13 bytes), then LLC.
- * Only LLC frames (frame control 0x50-0x57 async, 0xd0-0xd7 sync) carry data. */
+ * Only LLC frames with 48-bit addresses (frame control 0x5X async, 0xdX
+ * sync) carry data; SMT and MAC frames are not IP. */
 static enum decode_status link_fddi(struct dctx *c, struct rd *r)
 {
 	enum decode_status st;
@@ -625,6 +626,8 @@ static enum decode_status decode_teredo(struct dctx *c, struct rd *r)
 	uint16_t ind;
 	uint8_t idlen, aulen;
 
+	if (wire_left(c, r) < 40)
+		return DECODE_NOT_TCP;          /* too short to hold IPv6 */
 	/* an IPv6 header never starts with 0x00, so the indicators are unambiguous */
 	if (!rd_peek_be16(r, 0, &ind))
 		return DECODE_TRUNCATED_IP;

@@ -37,8 +37,9 @@ static void header(struct report *r, const struct run_summary *s)
 	} else {
 		out_str(o, "no packets\n");
 	}
-	out_fmt(o, "States as of %s UTC (%s)\n", time_str(s->ref_ns, a, sizeof(a)),
-		s->ref_is_at ? "--at" : "the last packet");
+	if (s->frames || s->ref_is_at)
+		out_fmt(o, "States as of %s UTC (%s)\n", time_str(s->ref_ns, a, sizeof(a)),
+			s->ref_is_at ? "--at" : "the last packet");
 	out_fmt(o, "%llu connections, %llu not closed cleanly\n\n",
 		(unsigned long long)r->connections, (unsigned long long)r->unclean);
 }
