@@ -11,6 +11,7 @@
 #include <uthash.h>
 
 #include "tcp_fsm.h"
+#include "zeek.h"
 
 enum { ROLE_CLIENT = 0, ROLE_SERVER = 1 };
 
@@ -131,6 +132,7 @@ struct conn {
 	uint32_t tl_len, tl_cap;
 	uint32_t flags;                      /* enum conn_flag */
 	uint32_t anomalies;
+	struct zeek_conn zeek;               /* Zeek's view (zeek.c) */
 	uint8_t client_is_0;                 /* key.addr[0]/port[0] is the client */
 	uint8_t cand_list;                   /* which retirement list it is on (tracker.c) */
 	uint8_t pad[2];

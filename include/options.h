@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum out_format { FMT_TEXT, FMT_JSON };
+enum out_format { FMT_TEXT, FMT_JSON, FMT_ZEEK };
 enum run_action { ACT_RUN, ACT_HELP, ACT_VERSION };
 
 struct options {

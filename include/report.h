@@ -59,10 +59,15 @@ struct report {
 	struct conn **kept;
 	size_t nkept, capkept;
 	uint64_t dropped;          /* connections not kept for the listing */
+	bool zeek_header_done;
 };
 
 void report_json_connection(struct report *r, const struct conn *c);
 void report_json_summary(struct report *r, const struct run_summary *s);
 void report_text(struct report *r, const struct run_summary *s);
+/* --format zeek (report_zeek.c): conn.log header, one row per connection, #close. */
+void report_zeek_header(struct report *r);
+void report_zeek_connection(struct report *r, const struct conn *c);
+void report_zeek_footer(struct report *r, const struct run_summary *s);
 
 #endif

@@ -24,7 +24,7 @@ const char options_usage[] =
 "  expression         a BPF filter, as in tcpdump (e.g. 'port 8080')\n"
 "\n"
 "Report:\n"
-"  --format FMT       text (default) or json (JSON Lines)\n"
+"  --format FMT       text (default), json (JSON Lines) or zeek (a Zeek conn.log)\n"
 "  --timeline         list every state change of every listed connection\n"
 "  --at TIME          states as of TIME: epoch seconds, ISO 8601 (UTC unless a\n"
 "                     zone is given) or +SECONDS from the first packet\n"
@@ -233,9 +233,11 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 				o->format = FMT_TEXT;
 			else if (strcmp(optarg, "json") == 0)
 				o->format = FMT_JSON;
+			else if (strcmp(optarg, "zeek") == 0)
+				o->format = FMT_ZEEK;
 			else
 				return usage_error(err, errlen,
-					"invalid --format '%s': expected text or json", optarg);
+					"invalid --format '%s': expected text, json or zeek", optarg);
 			break;
 		case OPT_TIMELINE:
 			o->timeline = true;

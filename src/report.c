@@ -108,6 +108,14 @@ bool report_take(void *ctx, struct conn *c)
 		report_json_connection(r, c);
 		return false;
 	}
+	if (r->opt->format == FMT_ZEEK) {
+		if (!r->zeek_header_done) {
+			report_zeek_header(r);
+			r->zeek_header_done = true;
+		}
+		report_zeek_connection(r, c);
+		return false;
+	}
 	return keep(r, c);
 }
 
@@ -122,6 +130,14 @@ void report_finish(struct report *r, const struct run_summary *s)
 {
 	if (r->opt->format == FMT_JSON) {
 		report_json_summary(r, s);
+		return;
+	}
+	if (r->opt->format == FMT_ZEEK) {
+		if (!r->zeek_header_done) {
+			report_zeek_header(r);
+			r->zeek_header_done = true;
+		}
+		report_zeek_footer(r, s);
 		return;
 	}
 	qsort(r->kept, r->nkept, sizeof(*r->kept), cmp_list_order);

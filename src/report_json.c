@@ -56,7 +56,16 @@ void report_json_connection(struct report *r, const struct conn *c)
 		out_str(o, conn_flag_name(bit));
 		out_char(o, '"');
 	}
-	out_str(o, "],\"anomalies\":");
+	out_str(o, "],\"conn_state\":\"");
+	out_str(o, zeek_conn_state(c));
+	out_str(o, "\",\"history\":");
+	{
+		char h[128];
+
+		zeek_history(c, h, sizeof(h));
+		out_json_str(o, h);
+	}
+	out_str(o, ",\"anomalies\":");
 	out_u64(o, c->anomalies);
 	out_str(o, ",\"first_packet\":");
 	out_u64(o, c->first_packet);

@@ -714,6 +714,7 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 		track_sequence(c, s, p);
 	}
 	c->peer[s].bits |= PB_SEEN;
+	zeek_segment(c, s, p);
 	if (t->sink.segment)
 		t->sink.segment(t->sink.ctx, c, s, p);
 	cand_update(t, c);
