@@ -41,7 +41,9 @@ enum conn_flag {
 	CF_SUPERSEDED      = 1u << 11, /* a later incarnation of the 4-tuple took over */
 	CF_SYN_ON_ESTAB    = 1u << 12, /* a SYN with a new ISN arrived on a synchronised connection */
 	CF_RESET           = 1u << 13, /* an accepted RST ended it */
-	CF_FLAG_COUNT_     = 14
+	CF_EXPIRED         = 1u << 14, /* idle longer than its state's timeout: no longer tracked */
+	CF_EVICTED         = 1u << 15, /* dropped to stay under --max-connections */
+	CF_FLAG_COUNT_     = 16
 };
 
 /* Short name of one flag bit, e.g. "picked_up". */
@@ -82,6 +84,8 @@ struct peer {
 	uint64_t packets;
 	uint64_t bytes;            /* TCP payload bytes sent */
 	uint64_t since_ns;         /* when the current state began */
+	uint64_t since_bytes;      /* bytes it had sent when the current state began */
+	uint64_t last_ns;          /* its last segment */
 	uint64_t ctl_tx_ns;        /* when it last sent its SYN/FIN (for retransmission gaps) */
 	uint64_t ctl_gap_ns;       /* gap between its last two copies of that SYN/FIN */
 	uint32_t isn;
@@ -89,6 +93,7 @@ struct peer {
 	uint32_t max_ack;          /* highest acknowledgment number sent */
 	uint32_t fin_seq;          /* sequence number of its FIN */
 	uint32_t max_win;          /* largest window advertised, scaled when known */
+	uint32_t unanswered;       /* segments sent since the peer last sent one */
 	uint16_t bits;             /* enum peer_bit */
 	uint8_t state;             /* enum tcp_state, as of the last packet processed */
 	uint8_t wscale;
@@ -122,8 +127,7 @@ const char *transition_cause_name(uint8_t cause);
 struct conn {
 	struct flow_key key;
 	UT_hash_handle hh;
-	struct conn *cand_prev, *cand_next;  /* retirement candidates, oldest first */
-	uint64_t cand_due_ns;
+	struct conn *idle_prev, *idle_next;  /* its idle list (tracker.c), least recent first */
 	uint64_t id;
 	uint64_t first_ns, last_ns;
 	uint64_t first_packet;
@@ -134,8 +138,9 @@ struct conn {
 	uint32_t anomalies;
 	struct zeek_conn zeek;               /* Zeek's view (zeek.c) */
 	uint8_t client_is_0;                 /* key.addr[0]/port[0] is the client */
-	uint8_t cand_list;                   /* which retirement list it is on (tracker.c) */
+	uint8_t idle_class;                  /* which idle list: a tcp_state (tracker.c) */
 	uint8_t pad[2];
+	uint64_t missed_bytes;               /* bytes acknowledged that the capture never showed */
 };
 
 /* The endpoint role of the sender of a segment whose source is key side `from0` ? 0 : 1. */

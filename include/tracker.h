@@ -20,6 +20,7 @@ enum anomaly_kind {
 	AN_RST_OUT_OF_WINDOW,  /* an RST outside the receiver's window (ignored) */
 	AN_AFTER_CLOSE,        /* data/FIN from an endpoint that had closed or been reset */
 	AN_NOT_ACCEPTED,       /* a retransmission proves a captured segment was not accepted */
+	AN_ACK_UNSEEN,         /* an ACK for data the capture never showed (capture loss) */
 	AN_COUNT
 };
 
@@ -42,6 +43,11 @@ struct tracker_sink {
 struct tracker_config {
 	uint64_t time_wait_ns;   /* TIME_WAIT length (2 x MSL): Linux uses 60 s (TCP_TIMEWAIT_LEN) */
 	uint64_t linger_ns;      /* how long a fully closed connection stays to absorb stray segments */
+	/* Idle timeout per state (0: never): a connection idle longer than the
+	 * timeout of its longest-lived endpoint state is handed out flagged
+	 * "expired". CLOSED and TIME_WAIT are governed by linger/time_wait. */
+	uint64_t idle_ns[TS_COUNT];
+	uint64_t max_connections; /* 0: no cap; else evict the longest idle first */
 	bool keep_timeline;      /* record every transition in conn->tl */
 };
 
@@ -50,6 +56,8 @@ struct tracker_stats {
 	uint64_t connections;        /* incarnations created */
 	uint64_t retired;            /* handed to the sink before the end */
 	uint64_t oom;                /* segments dropped because memory ran out */
+	uint64_t expired;            /* handed out after an idle timeout */
+	uint64_t evicted;            /* handed out early to respect max_connections */
 	uint64_t anomalies[AN_COUNT];
 	uint64_t peak_open;          /* most connections in the table at once */
 };
@@ -73,6 +81,12 @@ const struct tracker_stats *tracker_stats(const struct tracker *t);
 
 /* Connections currently in the table. */
 uint64_t tracker_open_count(const struct tracker *t);
+
+/* Advance the clock without a packet (live mode): applies timeouts. */
+void tracker_tick(struct tracker *t, uint64_t now_ns);
+
+/* Call fn for every connection in the table (live reports). */
+void tracker_foreach(struct tracker *t, void (*fn)(void *ctx, const struct conn *c), void *ctx);
 
 /* Modulo-2^32 sequence comparisons (RFC 1982). */
 static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }

@@ -22,6 +22,8 @@ const char *conn_flag_name(uint32_t bit)
 	case CF_SUPERSEDED: return "superseded";
 	case CF_SYN_ON_ESTAB: return "syn_on_established";
 	case CF_RESET: return "reset";
+	case CF_EXPIRED: return "expired";
+	case CF_EVICTED: return "evicted";
 	default: return "?";
 	}
 }

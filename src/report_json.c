@@ -67,6 +67,8 @@ void report_json_connection(struct report *r, const struct conn *c)
 	}
 	out_str(o, ",\"anomalies\":");
 	out_u64(o, c->anomalies);
+	out_str(o, ",\"missed_bytes\":");
+	out_u64(o, c->missed_bytes);
 	out_str(o, ",\"first_packet\":");
 	out_u64(o, c->first_packet);
 	out_str(o, ",\"timeline\":[");

@@ -11,9 +11,11 @@
 #include "flow_table.h"
 #include "tracker.h"
 
-enum { CAND_NONE, CAND_CLOSED, CAND_TIME_WAIT, CAND_LISTS };
-
-struct cand_list {
+/* Every connection is on one idle list, chosen by the state of its endpoint
+ * that may stay longest (both CLOSED: the CLOSED list), least recently active
+ * first. A list's head is therefore the first of its connections to time out,
+ * so expiry and eviction cost O(TS_COUNT) per packet. */
+struct idle_list {
 	struct conn *head, *tail;
 };
 
@@ -24,7 +26,8 @@ struct tracker {
 	struct tracker_stats st;
 	uint64_t next_id;
 	uint64_t now_ns;
-	struct cand_list cand[CAND_LISTS];
+	struct idle_list idle[TS_COUNT];
+	uint64_t timeout[TS_COUNT];   /* per idle class; UINT64_MAX: never */
 };
 
 const char *anomaly_kind_name(enum anomaly_kind k)
@@ -36,6 +39,7 @@ const char *anomaly_kind_name(enum anomaly_kind k)
 		[AN_RST_OUT_OF_WINDOW] = "rst_out_of_window",
 		[AN_AFTER_CLOSE] = "segment_after_close",
 		[AN_NOT_ACCEPTED] = "segment_not_accepted",
+		[AN_ACK_UNSEEN] = "ack_for_unseen_data",
 	};
 	return (unsigned)k < AN_COUNT ? names[k] : "?";
 }
@@ -55,6 +59,12 @@ struct tracker *tracker_create(const struct tracker_config *cfg, const struct tr
 		return NULL;
 	}
 	t->next_id = 1;
+	for (int st = 0; st < TS_COUNT; st++)
+		t->timeout[st] = cfg->idle_ns[st] ? cfg->idle_ns[st] : UINT64_MAX;
+	/* A closed connection lingers for stray segments; a TIME_WAIT lasts
+	 * 2 x MSL from its start (<= the last activity), then lingers too. */
+	t->timeout[TS_CLOSED] = cfg->linger_ns;
+	t->timeout[TS_TIME_WAIT] = cfg->time_wait_ns + cfg->linger_ns;
 	return t;
 }
 
@@ -82,7 +92,7 @@ static void note_anomaly(struct tracker *t, struct conn *c, const struct packet 
 	t->st.anomalies[k]++;
 	if (c) {
 		c->anomalies++;
-		if (k != AN_NOT_ACCEPTED && k != AN_RST_OUT_OF_WINDOW)
+		if (k != AN_NOT_ACCEPTED && k != AN_RST_OUT_OF_WINDOW && k != AN_ACK_UNSEEN)
 			c->flags |= CF_ANOMALY;
 	}
 	if (t->sink.anomaly)
@@ -103,76 +113,62 @@ static void set_state(struct tracker *t, struct conn *c, int role, uint8_t to, u
 	pe->prev_state = pe->state;
 	pe->state = to;
 	pe->since_ns = ts;
+	pe->since_bytes = pe->bytes;
 	if (t->cfg.keep_timeline && !conn_timeline_add(c, &tr))
 		t->st.oom++;
 	if (t->sink.state_changed)
 		t->sink.state_changed(t->sink.ctx, c, &tr);
 }
 
-/* ---- retirement: connections whose states can no longer change ---- */
+/* ---- idle lists: retirement, idle timeouts, eviction ---- */
 
-static void cand_unlink(struct tracker *t, struct conn *c)
+static void idle_unlink(struct tracker *t, struct conn *c)
 {
-	struct cand_list *l;
+	struct idle_list *l = &t->idle[c->idle_class];
 
-	if (c->cand_list == CAND_NONE)
-		return;
-	l = &t->cand[c->cand_list];
-	if (c->cand_prev)
-		c->cand_prev->cand_next = c->cand_next;
-	else
-		l->head = c->cand_next;
-	if (c->cand_next)
-		c->cand_next->cand_prev = c->cand_prev;
-	else
-		l->tail = c->cand_prev;
-	c->cand_prev = c->cand_next = NULL;
-	c->cand_list = CAND_NONE;
+	if (c->idle_prev)
+		c->idle_prev->idle_next = c->idle_next;
+	else if (l->head == c)
+		l->head = c->idle_next;
+	if (c->idle_next)
+		c->idle_next->idle_prev = c->idle_prev;
+	else if (l->tail == c)
+		l->tail = c->idle_prev;
+	c->idle_prev = c->idle_next = NULL;
 }
 
-static void cand_append(struct tracker *t, struct conn *c, uint8_t list, uint64_t due)
+static void idle_append(struct tracker *t, struct conn *c, uint8_t cls)
 {
-	struct cand_list *l = &t->cand[list];
+	struct idle_list *l = &t->idle[cls];
 
-	c->cand_list = list;
-	c->cand_due_ns = due;
-	c->cand_prev = l->tail;
-	c->cand_next = NULL;
+	c->idle_class = cls;
+	c->idle_prev = l->tail;
+	c->idle_next = NULL;
 	if (l->tail)
-		l->tail->cand_next = c;
+		l->tail->idle_next = c;
 	else
 		l->head = c;
 	l->tail = c;
 }
 
-/* Which list c belongs on and when it can go: fully closed connections
- * linger briefly for stray segments; a TIME_WAIT ends after 2 x MSL. Both
- * lists stay in due order because entries are appended as time advances. */
-static void cand_update(struct tracker *t, struct conn *c)
+/* The idle class: both endpoints CLOSED -> CLOSED; otherwise the state of
+ * the endpoint with the longer timeout (a CLOSED endpoint does not count). */
+static uint8_t idle_class_of(const struct tracker *t, const struct conn *c)
 {
-	const struct peer *a = &c->peer[0], *b = &c->peer[1];
-	uint8_t list = CAND_NONE;
-	uint64_t due = 0;
+	uint8_t a = c->peer[0].state, b = c->peer[1].state;
 
-	if (a->pend.kind == PENDING_NONE && b->pend.kind == PENDING_NONE) {
-		bool a_done = a->state == TS_CLOSED, b_done = b->state == TS_CLOSED;
-		bool a_tw = a->state == TS_TIME_WAIT, b_tw = b->state == TS_TIME_WAIT;
+	if (a == TS_CLOSED)
+		return b;
+	if (b == TS_CLOSED)
+		return a;
+	return t->timeout[a] >= t->timeout[b] ? a : b;
+}
 
-		if (a_done && b_done) {
-			list = CAND_CLOSED;
-			due = c->last_ns + t->cfg.linger_ns;
-		} else if ((a_tw || a_done) && (b_tw || b_done)) {
-			list = CAND_TIME_WAIT;
-			due = (a_tw ? a->since_ns : 0) > (b_tw ? b->since_ns : 0) ?
-				      a->since_ns : b->since_ns;
-			due += t->cfg.time_wait_ns;
-		}
-	}
-	if (list == c->cand_list && due == c->cand_due_ns)
-		return;
-	cand_unlink(t, c);
-	if (list != CAND_NONE)
-		cand_append(t, c, list, due);
+/* After activity on c: to the tail of its (possibly new) list. */
+static void idle_touch(struct tracker *t, struct conn *c)
+{
+	idle_unlink(t, c);
+	idle_append(t, c, idle_class_of(t, c));
 }
 
 static void hand_out(struct tracker *t, struct conn *c)
@@ -183,7 +179,7 @@ static void hand_out(struct tracker *t, struct conn *c)
 
 static void retire(struct tracker *t, struct conn *c)
 {
-	cand_unlink(t, c);
+	idle_unlink(t, c);
 	flow_table_remove(t->ft, c);
 	t->st.retired++;
 	hand_out(t, c);
@@ -210,20 +206,67 @@ static void settle(struct tracker *t, struct conn *c, uint64_t now)
 	}
 }
 
+/* Hand out the head of list cls if its time has come: final (both CLOSED)
+ * connections are retired, others expire. Returns false when nothing was due. */
+static bool sweep_one(struct tracker *t, uint8_t cls)
+{
+	struct conn *c = t->idle[cls].head;
+
+	if (!c || t->timeout[cls] == UINT64_MAX || c->last_ns + t->timeout[cls] > t->now_ns)
+		return false;
+	settle(t, c, t->now_ns);
+	if (c->peer[0].state != TS_CLOSED || c->peer[1].state != TS_CLOSED) {
+		uint8_t now_cls = idle_class_of(t, c);
+
+		if (now_cls != cls && (t->timeout[now_cls] == UINT64_MAX ||
+				       c->last_ns + t->timeout[now_cls] > t->now_ns)) {
+			idle_touch(t, c); /* settle() changed its class; not due there */
+			return true;
+		}
+		c->flags |= CF_EXPIRED;
+		t->st.expired++;
+	}
+	retire(t, c);
+	return true;
+}
+
 static void sweep(struct tracker *t)
 {
-	for (int l = CAND_CLOSED; l < CAND_LISTS; l++) {
-		struct conn *c;
+	for (uint8_t cls = 0; cls < TS_COUNT; cls++)
+		while (sweep_one(t, cls))
+			;
+}
 
-		while ((c = t->cand[l].head) && c->cand_due_ns <= t->now_ns) {
-			settle(t, c, t->now_ns);
-			cand_update(t, c);
-			if (c->cand_list == CAND_CLOSED && c->cand_due_ns <= t->now_ns)
-				retire(t, c);
-			else if (c->cand_list == l && c->cand_due_ns <= t->now_ns)
-				break; /* cannot happen: settle() closed its TIME_WAITs */
-		}
+/* Make room under max_connections: the longest idle connection goes. */
+static void evict_one(struct tracker *t)
+{
+	struct conn *oldest = NULL;
+
+	for (int cls = 0; cls < TS_COUNT; cls++) {
+		struct conn *h = t->idle[cls].head;
+
+		if (h && (!oldest || h->last_ns < oldest->last_ns))
+			oldest = h;
 	}
+	if (!oldest)
+		return;
+	settle(t, oldest, t->now_ns);
+	oldest->flags |= CF_EVICTED;
+	t->st.evicted++;
+	retire(t, oldest);
+}
+
+void tracker_tick(struct tracker *t, uint64_t now_ns)
+{
+	if (now_ns > t->now_ns)
+		t->now_ns = now_ns;
+	sweep(t);
+}
+
+void tracker_foreach(struct tracker *t, void (*fn)(void *ctx, const struct conn *c), void *ctx)
+{
+	for (struct conn *c = flow_table_first(t->ft); c; c = c->hh.next)
+		fn(ctx, c);
 }
 
 /* ---- creating connections ---- */
@@ -263,8 +306,11 @@ static int server_side_by_port(const struct flow_key *k)
 static struct conn *conn_new(struct tracker *t, const struct flow_key *k, int src_side,
 			     enum fsm_event ev, const struct packet *p)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c;
 
+	if (t->cfg.max_connections && flow_table_count(t->ft) >= t->cfg.max_connections)
+		evict_one(t);
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->key = *k;
@@ -284,6 +330,7 @@ static struct conn *conn_new(struct tracker *t, const struct flow_key *k, int sr
 		free(c);
 		return NULL;
 	}
+	idle_append(t, c, TS_CLOSED);
 	t->st.connections++;
 	if (flow_table_count(t->ft) > t->st.peak_open)
 		t->st.peak_open = flow_table_count(t->ft);
@@ -667,6 +714,23 @@ static void track_sequence(struct conn *c, int s, const struct packet *p)
 		ps->max_win = win;
 }
 
+/* An ACK beyond everything the peer was seen to send acknowledges data the
+ * capture missed (loss at the capture point, or a snaplen/filter gap). */
+static void check_unseen(struct tracker *t, struct conn *c, int s, const struct packet *p)
+{
+	struct peer *pr = &c->peer[!s];
+
+	if (!(p->flags & TH_ACK) || (p->flags & TH_RST) || !(pr->bits & PB_SEEN))
+		return;
+	if (seq_gt(p->ack, pr->snd_nxt)) {
+		uint32_t gap = p->ack - pr->snd_nxt;
+
+		c->missed_bytes += gap;
+		pr->snd_nxt = p->ack;
+		note_anomaly(t, c, p, AN_ACK_UNSEEN);
+	}
+}
+
 void tracker_packet(struct tracker *t, const struct packet *p)
 {
 	struct flow_key key;
@@ -711,13 +775,17 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 	} else {
 		process_send(t, c, s, ev, p, &anomalous);
 		process_recv(t, c, !s, ev, p, &anomalous);
+		check_unseen(t, c, s, p);
 		track_sequence(c, s, p);
 	}
 	c->peer[s].bits |= PB_SEEN;
+	c->peer[s].last_ns = p->ts_ns;
+	c->peer[s].unanswered++;
+	c->peer[!s].unanswered = 0;
 	zeek_segment(c, s, p);
 	if (t->sink.segment)
 		t->sink.segment(t->sink.ctx, c, s, p);
-	cand_update(t, c);
+	idle_touch(t, c);
 }
 
 void tracker_finish(struct tracker *t, uint64_t ref_ns)
@@ -727,10 +795,8 @@ void tracker_finish(struct tracker *t, uint64_t ref_ns)
 	for (; c; c = next) {
 		next = c->hh.next;
 		settle(t, c, ref_ns);
-		cand_unlink(t, c);
+		idle_unlink(t, c);
 		flow_table_remove(t->ft, c);
 		hand_out(t, c);
 	}
-	t->cand[CAND_CLOSED].head = t->cand[CAND_CLOSED].tail = NULL;
-	t->cand[CAND_TIME_WAIT].head = t->cand[CAND_TIME_WAIT].tail = NULL;
 }
