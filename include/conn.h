@@ -60,6 +60,7 @@ enum peer_bit {
 	PB_DISTRUST_CTL = 1u << 6, /* once ignored the peer's FIN/SYN-ACK: later ones wait for its ACK */
 	PB_CTL_REXMIT = 1u << 7,  /* its last SYN/FIN was a retransmission */
 	PB_SENT_SYNACK = 1u << 8, /* it sent a SYN-ACK */
+	PB_DISTRUST_ON_FIN = 1u << 9, /* PB_DISTRUST_ACK concerns ACKs carried on FINs (else on non-FINs) */
 };
 
 /* A transition the observer holds back because the endpoint has ignored the
@@ -75,9 +76,11 @@ struct pending {
 	uint64_t packet;
 	uint64_t due_ns;     /* PENDING_QUIET: applied if nothing contradicts it by then */
 	uint32_t ack_needed; /* PENDING_CONFIRM: the endpoint's ACK must reach this */
+	uint32_t ts_val;     /* the held segment's TSval: an echo of it confirms */
 	uint8_t kind;
 	uint8_t to;
 	uint8_t tcp_flags;
+	uint8_t has_ts;
 };
 
 struct peer {
@@ -98,6 +101,7 @@ struct peer {
 	uint8_t state;             /* enum tcp_state, as of the last packet processed */
 	uint8_t wscale;
 	uint8_t prev_state;        /* the state before the last change */
+	uint8_t last_flags;        /* TCP flags of the segment behind the last change */
 	struct pending pend;
 };
 

@@ -61,10 +61,12 @@ struct tracker *tracker_create(const struct tracker_config *cfg, const struct tr
 	t->next_id = 1;
 	for (int st = 0; st < TS_COUNT; st++)
 		t->timeout[st] = cfg->idle_ns[st] ? cfg->idle_ns[st] : UINT64_MAX;
-	/* A closed connection lingers for stray segments; a TIME_WAIT lasts
-	 * 2 x MSL from its start (<= the last activity), then lingers too. */
+	/* A closed connection lingers for stray segments. A TIME_WAIT lasts
+	 * 2 x MSL from its start, which is at or before the last activity, so
+	 * when the list says it is due settle() always ends it; the connection
+	 * is then final and idle long enough to leave at once. */
 	t->timeout[TS_CLOSED] = cfg->linger_ns;
-	t->timeout[TS_TIME_WAIT] = cfg->time_wait_ns + cfg->linger_ns;
+	t->timeout[TS_TIME_WAIT] = cfg->time_wait_ns;
 	return t;
 }
 
@@ -114,6 +116,7 @@ static void set_state(struct tracker *t, struct conn *c, int role, uint8_t to, u
 	pe->state = to;
 	pe->since_ns = ts;
 	pe->since_bytes = pe->bytes;
+	pe->last_flags = tcp_flags;
 	if (t->cfg.keep_timeline && !conn_timeline_add(c, &tr))
 		t->st.oom++;
 	if (t->sink.state_changed)
@@ -185,6 +188,14 @@ static void retire(struct tracker *t, struct conn *c)
 	hand_out(t, c);
 }
 
+static void apply_pending(struct tracker *t, struct conn *c, int r)
+{
+	struct pending pd = c->peer[r].pend;
+
+	c->peer[r].pend.kind = PENDING_NONE;
+	set_state(t, c, r, pd.to, pd.ts_ns, pd.packet, pd.tcp_flags, TC_CONFIRMED);
+}
+
 /* Bring c up to time now: held-back ACKs whose quiet period passed take
  * effect, TIME_WAITs older than 2 x MSL end. */
 static void settle(struct tracker *t, struct conn *c, uint64_t now)
@@ -192,12 +203,8 @@ static void settle(struct tracker *t, struct conn *c, uint64_t now)
 	for (int r = 0; r < 2; r++) {
 		struct peer *pe = &c->peer[r];
 
-		if (pe->pend.kind == PENDING_QUIET && now >= pe->pend.due_ns) {
-			struct pending pd = pe->pend;
-
-			pe->pend.kind = PENDING_NONE;
-			set_state(t, c, r, pd.to, pd.ts_ns, pd.packet, pd.tcp_flags, TC_CONFIRMED);
-		}
+		if (pe->pend.kind == PENDING_QUIET && now >= pe->pend.due_ns)
+			apply_pending(t, c, r);
 		if (pe->state == TS_TIME_WAIT && now >= pe->since_ns + t->cfg.time_wait_ns) {
 			set_state(t, c, r, TS_CLOSED, pe->since_ns + t->cfg.time_wait_ns, 0, 0,
 				  TC_TIMEOUT);
@@ -438,6 +445,22 @@ static bool peer_acked(const struct peer *pe, uint32_t upto)
 
 /* ---- the two halves of one segment ---- */
 
+/* pe's own retransmission proved it never accepted the ACK behind its last
+ * transition. Later ACKs of the same kind (on a FIN, or not) are held back:
+ * drops tend to hit one kind of segment (a firewall rule, a dead path). */
+static void distrust_acks(struct tracker *t, struct conn *c, struct peer *pe,
+			  const struct packet *p)
+{
+	pe->bits |= PB_DISTRUST_ACK;
+	if (pe->last_flags & TH_FIN)
+		pe->bits |= PB_DISTRUST_ON_FIN;
+	else
+		pe->bits &= (uint16_t)~PB_DISTRUST_ON_FIN;
+	c->flags |= CF_NOT_ACCEPTED;
+	note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+}
+
+
 /* The receiver's state before it took a FIN or SYN-ACK, for undoing a
  * receipt the sender's retransmission disproved. */
 static int undo_receipt(uint8_t st)
@@ -509,14 +532,15 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 	bool rexmit = false;
 	uint8_t next;
 
-	/* Its own ACK confirms a receipt we held back. */
+	/* Its own ACK confirms a receipt we held back; so does an echo of the
+	 * held segment's timestamp (RFC 7323: TS.Recent only advances on
+	 * segments the endpoint accepted). */
 	if (ps->pend.kind == PENDING_CONFIRM && (p->flags & TH_ACK) &&
-	    seq_geq(p->ack, ps->pend.ack_needed)) {
-		struct pending pd = ps->pend;
-
-		ps->pend.kind = PENDING_NONE;
-		set_state(t, c, s, pd.to, pd.ts_ns, pd.packet, pd.tcp_flags, TC_CONFIRMED);
-	}
+	    seq_geq(p->ack, ps->pend.ack_needed))
+		apply_pending(t, c, s);
+	else if (ps->pend.kind != PENDING_NONE && ps->pend.has_ts && p->opt.has_timestamps &&
+		 seq_geq(p->opt.ts_ecr, ps->pend.ts_val))
+		apply_pending(t, c, s);
 
 	if (ev == EV_SYNACK && ps->state == TS_ESTABLISHED && !(ps->bits & PB_SENT_SYNACK) &&
 	    (ps->bits & PB_ISN) && p->seq == ps->isn) {
@@ -588,10 +612,11 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 		/* LAST_ACK -> CLOSED by an ACK we saw, and now the same FIN again:
 		 * that ACK was never accepted. */
 		if (rexmit && ps->prev_state == TS_LAST_ACK) {
+			uint8_t lf = ps->last_flags;
+
 			set_state(t, c, s, TS_LAST_ACK, p->ts_ns, p->number, p->flags, TC_REVERT);
-			ps->bits |= PB_DISTRUST_ACK;
-			c->flags |= CF_NOT_ACCEPTED;
-			note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+			ps->last_flags = lf;
+			distrust_acks(t, c, ps, p);
 		} else {
 			note_anomaly(t, c, p, AN_AFTER_CLOSE);
 			*anomalous = true;
@@ -599,10 +624,11 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 		break;
 	default:
 		if (next & FSM_REVERT) {
+			uint8_t lf = ps->last_flags;
+
 			set_state(t, c, s, next & ~FSM_REVERT, p->ts_ns, p->number, p->flags, TC_REVERT);
-			ps->bits |= PB_DISTRUST_ACK;
-			c->flags |= CF_NOT_ACCEPTED;
-			note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+			ps->last_flags = lf;
+			distrust_acks(t, c, ps, p);
 		} else {
 			bool missed_synack = ps->state == TS_SYN_SENT && next == TS_ESTABLISHED;
 
@@ -663,13 +689,18 @@ static void process_recv(struct tracker *t, struct conn *c, int r, enum fsm_even
 		return;
 
 	/* The endpoint ignored this kind of segment before: hold the
-	 * transition back until its behaviour confirms it. */
-	if ((ev == EV_ACK_OURS || ev == EV_FIN_OURS) && (pr->bits & PB_DISTRUST_ACK) &&
-	    !(ev == EV_FIN_OURS && (pr->bits & PB_DISTRUST_CTL))) {
+	 * transition back until its behaviour confirms it. An earlier held
+	 * copy stays (the first copy it accepts is the one that counts). */
+	if (pr->pend.kind != PENDING_NONE && pr->pend.to == next)
+		return;
+	if (((ev == EV_ACK_OURS && !(pr->bits & PB_DISTRUST_ON_FIN)) ||
+	     (ev == EV_FIN_OURS && (pr->bits & PB_DISTRUST_ON_FIN))) &&
+	    (pr->bits & PB_DISTRUST_ACK)) {
 		uint64_t gap = pr->ctl_gap_ns ? pr->ctl_gap_ns : 1000000000ULL;
 
 		pr->pend = (struct pending){ .kind = PENDING_QUIET, .to = next, .ts_ns = p->ts_ns,
-			.packet = p->number, .tcp_flags = p->flags, .due_ns = p->ts_ns + 3 * gap };
+			.packet = p->number, .tcp_flags = p->flags, .due_ns = p->ts_ns + 3 * gap,
+			.ts_val = p->opt.ts_val, .has_ts = p->opt.has_timestamps };
 		return;
 	}
 	if ((ev == EV_FIN || ev == EV_FIN_OURS || ev == EV_SYNACK) &&
@@ -677,7 +708,8 @@ static void process_recv(struct tracker *t, struct conn *c, int r, enum fsm_even
 		uint32_t end = ev == EV_SYNACK ? p->seq + 1 : p->seq + p->payload_len + 1;
 
 		pr->pend = (struct pending){ .kind = PENDING_CONFIRM, .to = next, .ts_ns = p->ts_ns,
-			.packet = p->number, .tcp_flags = p->flags, .ack_needed = end };
+			.packet = p->number, .tcp_flags = p->flags, .ack_needed = end,
+			.ts_val = p->opt.ts_val, .has_ts = p->opt.has_timestamps };
 		return;
 	}
 	set_state(t, c, r, next, p->ts_ns, p->number, p->flags, TC_PACKET);
