@@ -43,7 +43,9 @@ enum conn_flag {
 	CF_RESET           = 1u << 13, /* an accepted RST ended it */
 	CF_EXPIRED         = 1u << 14, /* idle longer than its state's timeout: no longer tracked */
 	CF_EVICTED         = 1u << 15, /* dropped to stay under --max-connections */
-	CF_FLAG_COUNT_     = 16
+	CF_SILENT_SYN      = 1u << 16, /* the SYN sender never retransmitted nor ACKed: no socket (spoofed, or gave up) */
+	CF_SILENT_SYNACK   = 1u << 17, /* the SYN-ACK was never retransmitted: no request held (SYN cookie, or gave up) */
+	CF_FLAG_COUNT_     = 18
 };
 
 /* Short name of one flag bit, e.g. "picked_up". */
@@ -75,6 +77,7 @@ struct pending {
 	uint64_t ts_ns;
 	uint64_t packet;
 	uint64_t due_ns;     /* PENDING_QUIET: applied if nothing contradicts it by then */
+	uint64_t first_ns;   /* the first copy held (ts_ns/packet are the latest copy) */
 	uint32_t ack_needed; /* PENDING_CONFIRM: the endpoint's ACK must reach this */
 	uint32_t ts_val;     /* the held segment's TSval: an echo of it confirms */
 	uint8_t kind;
@@ -91,12 +94,14 @@ struct peer {
 	uint64_t last_ns;          /* its last segment */
 	uint64_t ctl_tx_ns;        /* when it last sent its SYN/FIN (for retransmission gaps) */
 	uint64_t ctl_gap_ns;       /* gap between its last two copies of that SYN/FIN */
+	uint64_t ctl_gap_prev_ns;  /* the gap before that (constant or doubling: the RTO's pattern) */
 	uint32_t isn;
 	uint32_t snd_nxt;          /* highest seq + len (+SYN/FIN) sent */
 	uint32_t max_ack;          /* highest acknowledgment number sent */
 	uint32_t fin_seq;          /* sequence number of its FIN */
 	uint32_t max_win;          /* largest window advertised, scaled when known */
 	uint32_t unanswered;       /* segments sent since the peer last sent one */
+	uint32_t rtt_us;           /* capture point -> endpoint -> capture point, from the handshake (0: unknown) */
 	uint16_t bits;             /* enum peer_bit */
 	uint8_t state;             /* enum tcp_state, as of the last packet processed */
 	uint8_t wscale;

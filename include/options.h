@@ -25,6 +25,16 @@ struct options {
 	uint64_t at_ns;
 	uint64_t limit;           /* --limit: connections listed in text (0: all) */
 	uint64_t time_wait_ns;    /* --time-wait */
+	unsigned report_mask;     /* --report sections (enum report_section); 0: the default */
+	/* analysis thresholds (analyses.h has the defaults and their reasons) */
+	uint64_t close_wait_after_ns;
+	uint64_t vanished_after_ns;
+	uint64_t interval_ns;
+	uint64_t syn_rate;
+	double syn_incomplete;
+	uint64_t syn_buckets;
+	double tw_warn;
+	uint64_t max_connections; /* --max-connections (0: no cap) */
 };
 
 /* Defaults. Each has its reason in the README and the man page. */

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "analyses.h"
 #include "conn.h"
 #include "decode.h"
 #include "options.h"
@@ -36,6 +37,12 @@ struct report *report_create(const struct options *o, struct out *out);
 /* tracker_sink.retired: takes (or frees) a final connection. */
 bool report_take(void *ctx, struct conn *c);
 
+/* The analyses whose sections the report writes (may be NULL). */
+void report_set_analyses(struct report *r, struct analyses *an);
+
+/* The sections to write: --report, else the default for the format. */
+unsigned report_mask(const struct report *r);
+
 /* Reference time is known only at the end (last packet) unless --at. */
 void report_set_reference(struct report *r, uint64_t ref_ns);
 
@@ -60,6 +67,7 @@ struct report {
 	size_t nkept, capkept;
 	uint64_t dropped;          /* connections not kept for the listing */
 	bool zeek_header_done;
+	struct analyses *an;
 };
 
 void report_json_connection(struct report *r, const struct conn *c);

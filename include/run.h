@@ -10,4 +10,8 @@
  * 2 usage error (a bad filter expression). */
 int run_files(const struct options *o, int out_fd);
 
+struct analyses;
+/* The analyses configured from the command line; NULL on out of memory. */
+struct analyses *analyses_from_options(const struct options *o);
+
 #endif

@@ -24,6 +24,8 @@ const char *conn_flag_name(uint32_t bit)
 	case CF_RESET: return "reset";
 	case CF_EXPIRED: return "expired";
 	case CF_EVICTED: return "evicted";
+	case CF_SILENT_SYN: return "syn_sender_silent";
+	case CF_SILENT_SYNACK: return "synack_not_retransmitted";
 	default: return "?";
 	}
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "analyses.h"
 #include "options.h"
 
 const char options_usage[] =
@@ -31,6 +32,20 @@ const char options_usage[] =
 "  --limit N          list at most N connections in text, unclean ones first\n"
 "                     (default 50; 0 lists all)\n"
 "  --time-wait SECS   TIME_WAIT length, 2 x MSL (default 60, as Linux)\n"
+"  --max-connections N  track at most N connections, evicting the longest idle\n"
+"                     (default: no cap)\n"
+"\n"
+"Troubleshooting reports (text sections / JSON records):\n"
+"  --report LIST      sections to show: states, connections, close_wait,\n"
+"                     half_open, syn_flood, time_wait, anomalies, listeners, all\n"
+"                     (default: states, connections and every report with findings)\n"
+"  --close-wait-after SECS   CLOSE_WAIT older than this is stuck (default 60)\n"
+"  --vanished-after SECS     silence that makes a peer vanished (default 30)\n"
+"  --interval SECS    SYN-rate bucket (default 1)\n"
+"  --syn-rate N       SYNs/s to one service that may be a flood (default 100)\n"
+"  --syn-incomplete F share of SYNs never completing a handshake (default 0.8)\n"
+"  --syn-buckets N    buckets in a row both must hold (default 3)\n"
+"  --tw-warn F        share of the ephemeral range in TIME_WAIT that warns (default 0.5)\n"
 "\n"
 "  -h, --help         this help\n"
 "  -V, --version      version\n"
@@ -43,6 +58,15 @@ enum {
 	OPT_AT,
 	OPT_LIMIT,
 	OPT_TIME_WAIT,
+	OPT_REPORT,
+	OPT_CLOSE_WAIT_AFTER,
+	OPT_VANISHED_AFTER,
+	OPT_INTERVAL,
+	OPT_SYN_RATE,
+	OPT_SYN_INCOMPLETE,
+	OPT_SYN_BUCKETS,
+	OPT_TW_WARN,
+	OPT_MAX_CONNECTIONS,
 };
 
 static const struct option long_opts[] = {
@@ -53,8 +77,25 @@ static const struct option long_opts[] = {
 	{ "at", required_argument, NULL, OPT_AT },
 	{ "limit", required_argument, NULL, OPT_LIMIT },
 	{ "time-wait", required_argument, NULL, OPT_TIME_WAIT },
+	{ "report", required_argument, NULL, OPT_REPORT },
+	{ "close-wait-after", required_argument, NULL, OPT_CLOSE_WAIT_AFTER },
+	{ "vanished-after", required_argument, NULL, OPT_VANISHED_AFTER },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "syn-rate", required_argument, NULL, OPT_SYN_RATE },
+	{ "syn-incomplete", required_argument, NULL, OPT_SYN_INCOMPLETE },
+	{ "syn-buckets", required_argument, NULL, OPT_SYN_BUCKETS },
+	{ "tw-warn", required_argument, NULL, OPT_TW_WARN },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
 	{ NULL, 0, NULL, 0 },
 };
+
+static const char *opt_name(int ch)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (o->val == ch)
+			return o->name;
+	return "?";
+}
 
 static bool parse_u64(const char *s, uint64_t *v)
 {
@@ -99,6 +140,18 @@ static bool parse_decimal_ns(const char *s, uint64_t *ns)
 		frac *= 10;
 	*ns = whole * 1000000000ULL + frac;
 	return true;
+}
+
+/* A share between 0 and 1, e.g. "0.8". */
+static bool parse_share(const char *s, double *v)
+{
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	*v = strtod(s, &end);
+	return !errno && !*end && *v >= 0.0 && *v <= 1.0;
 }
 
 bool parse_seconds(const char *s, uint64_t *ns)
@@ -201,6 +254,13 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	memset(o, 0, sizeof(*o));
 	o->limit = DEFAULT_LIMIT;
 	o->time_wait_ns = DEFAULT_TIME_WAIT_S * 1000000000ULL;
+	o->close_wait_after_ns = DEFAULT_CLOSE_WAIT_AFTER_S * 1000000000ULL;
+	o->vanished_after_ns = DEFAULT_VANISHED_AFTER_S * 1000000000ULL;
+	o->interval_ns = 1000000000ULL;
+	o->syn_rate = DEFAULT_SYN_RATE;
+	o->syn_incomplete = DEFAULT_SYN_INCOMPLETE;
+	o->syn_buckets = DEFAULT_SYN_BUCKETS;
+	o->tw_warn = DEFAULT_TW_WARN;
 	o->files = calloc((size_t)argc + 1, sizeof(*o->files));
 	if (!o->files)
 		return usage_error(err, errlen, "out of memory");
@@ -258,6 +318,42 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 			if (!parse_seconds(optarg, &o->time_wait_ns))
 				return usage_error(err, errlen,
 					"invalid --time-wait '%s': expected seconds", optarg);
+			break;
+		case OPT_REPORT:
+			if (!report_sections_parse(optarg, &o->report_mask))
+				return usage_error(err, errlen,
+					"invalid --report '%s': expected a comma-separated list of states, "
+					"connections, close_wait, half_open, syn_flood, time_wait, anomalies, "
+					"listeners, or all", optarg);
+			break;
+		case OPT_CLOSE_WAIT_AFTER:
+		case OPT_VANISHED_AFTER:
+		case OPT_INTERVAL: {
+			uint64_t *dst = ch == OPT_CLOSE_WAIT_AFTER ? &o->close_wait_after_ns :
+					ch == OPT_VANISHED_AFTER ? &o->vanished_after_ns : &o->interval_ns;
+
+			if (!parse_seconds(optarg, dst) || (ch == OPT_INTERVAL && *dst == 0))
+				return usage_error(err, errlen, "invalid --%s '%s': expected seconds",
+						   opt_name(ch), optarg);
+			break;
+		}
+		case OPT_SYN_RATE:
+		case OPT_SYN_BUCKETS:
+		case OPT_MAX_CONNECTIONS: {
+			uint64_t *dst = ch == OPT_SYN_RATE ? &o->syn_rate :
+					ch == OPT_SYN_BUCKETS ? &o->syn_buckets : &o->max_connections;
+
+			if (!parse_u64(optarg, dst) || (*dst == 0 && ch != OPT_MAX_CONNECTIONS))
+				return usage_error(err, errlen, "invalid --%s '%s': expected a positive number",
+						   opt_name(ch), optarg);
+			break;
+		}
+		case OPT_SYN_INCOMPLETE:
+		case OPT_TW_WARN:
+			if (!parse_share(optarg, ch == OPT_TW_WARN ? &o->tw_warn : &o->syn_incomplete))
+				return usage_error(err, errlen,
+					"invalid %s '%s': expected a share between 0 and 1",
+					ch == OPT_TW_WARN ? "--tw-warn" : "--syn-incomplete", optarg);
 			break;
 		case '?':
 		default:

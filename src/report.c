@@ -17,6 +17,16 @@ struct report *report_create(const struct options *o, struct out *out)
 	return r;
 }
 
+void report_set_analyses(struct report *r, struct analyses *an)
+{
+	r->an = an;
+}
+
+unsigned report_mask(const struct report *r)
+{
+	return r->opt->report_mask ? r->opt->report_mask : SEC_ALL;
+}
+
 void report_set_reference(struct report *r, uint64_t ref_ns)
 {
 	r->ref_ns = ref_ns;
@@ -105,7 +115,8 @@ bool report_take(void *ctx, struct conn *c)
 	if (!conn_closed_cleanly(c))
 		r->unclean++;
 	if (r->opt->format == FMT_JSON) {
-		report_json_connection(r, c);
+		if (report_mask(r) & SEC_CONNECTIONS)
+			report_json_connection(r, c);
 		return false;
 	}
 	if (r->opt->format == FMT_ZEEK) {
@@ -129,6 +140,8 @@ static int cmp_list_order(const void *a, const void *b)
 void report_finish(struct report *r, const struct run_summary *s)
 {
 	if (r->opt->format == FMT_JSON) {
+		if (r->an)
+			analyses_write_json(r->an, r->out, report_mask(r));
 		report_json_summary(r, s);
 		return;
 	}
@@ -140,7 +153,8 @@ void report_finish(struct report *r, const struct run_summary *s)
 		report_zeek_footer(r, s);
 		return;
 	}
-	qsort(r->kept, r->nkept, sizeof(*r->kept), cmp_list_order);
+	if (r->nkept) /* kept is NULL while empty, and qsort(NULL, 0) is undefined */
+		qsort(r->kept, r->nkept, sizeof(*r->kept), cmp_list_order);
 	report_text(r, s);
 }
 

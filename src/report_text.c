@@ -190,8 +190,15 @@ static void counters(struct report *r, const struct run_summary *s)
 
 void report_text(struct report *r, const struct run_summary *s)
 {
+	unsigned mask = report_mask(r);
+
 	header(r, s);
-	state_table(r);
-	listing(r);
+	if (mask & SEC_STATES)
+		state_table(r);
+	if (mask & SEC_CONNECTIONS)
+		listing(r);
+	/* Without --report, an analysis appears only when it found something. */
+	if (r->an)
+		analyses_write_text(r->an, r->out, mask, r->opt->report_mask == 0);
 	counters(r, s);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "analyses.h"
 #include "capture.h"
 #include "report.h"
 #include "run.h"
@@ -16,6 +17,53 @@
  * reported and freed. */
 #define LINGER_NS (5 * 1000000000ULL)
 
+/* The tracker's sink: every event goes to the analyses, every final
+ * connection to the analyses and then the report. */
+struct pipeline {
+	struct report *rep;
+	struct analyses *an;
+	uint64_t ref_ns;      /* reference for connections handed out now */
+};
+
+static bool pipeline_retired(void *ctx, struct conn *c)
+{
+	struct pipeline *pl = ctx;
+
+	analyses_conn_final(pl->an, c, pl->ref_ns ? pl->ref_ns : c->last_ns);
+	return report_take(pl->rep, c);
+}
+
+static void pipeline_segment(void *ctx, const struct conn *c, int s, const struct packet *p)
+{
+	analyses_segment(((struct pipeline *)ctx)->an, c, s, p);
+}
+
+static void pipeline_state(void *ctx, const struct conn *c, const struct transition *t)
+{
+	analyses_state(((struct pipeline *)ctx)->an, c, t);
+}
+
+static void pipeline_anomaly(void *ctx, const struct conn *c, const struct packet *p,
+			     enum anomaly_kind k)
+{
+	analyses_anomaly(((struct pipeline *)ctx)->an, c, p, k);
+}
+
+struct analyses *analyses_from_options(const struct options *o)
+{
+	struct analyses_config ac = {
+		.close_wait_after_ns = o->close_wait_after_ns,
+		.vanished_after_ns = o->vanished_after_ns,
+		.interval_ns = o->interval_ns,
+		.syn_rate = o->syn_rate,
+		.syn_incomplete = o->syn_incomplete,
+		.syn_buckets = (uint32_t)o->syn_buckets,
+		.tw_warn = o->tw_warn,
+	};
+
+	return analyses_create(&ac);
+}
+
 int run_files(const struct options *o, int out_fd)
 {
 	struct run_summary sum = { .files = o->files, .nfiles = o->nfiles };
@@ -23,21 +71,29 @@ int run_files(const struct options *o, int out_fd)
 		.time_wait_ns = o->time_wait_ns,
 		.linger_ns = LINGER_NS,
 		.keep_timeline = o->format == FMT_JSON || o->timeline,
+		.max_connections = o->max_connections,
 	};
 	struct out *out = out_create(out_fd);
 	struct report *rep = out ? report_create(o, out) : NULL;
-	struct tracker_sink sink = { .ctx = rep, .retired = report_take };
-	struct tracker *trk = rep ? tracker_create(&tc, &sink) : NULL;
+	struct analyses *an = analyses_from_options(o);
+	struct pipeline pl = { .rep = rep, .an = an };
+	struct tracker_sink sink = {
+		.ctx = &pl, .retired = pipeline_retired, .segment = pipeline_segment,
+		.state_changed = pipeline_state, .anomaly = pipeline_anomaly,
+	};
+	struct tracker *trk = rep && an ? tracker_create(&tc, &sink) : NULL;
 	uint64_t at_ns = o->at_ns;
 	bool at_known = o->at_set && !o->at_relative, stop = false;
 	int status = 0;
 
 	if (!trk) {
 		fprintf(stderr, "tcpstate: out of memory\n");
+		analyses_destroy(an);
 		report_destroy(rep);
 		out_destroy(out);
 		return 1;
 	}
+	report_set_analyses(rep, an);
 	for (size_t f = 0; f < o->nfiles && !stop; f++) {
 		char err[512];
 		bool usage;
@@ -103,14 +159,20 @@ int run_files(const struct options *o, int out_fd)
 	sum.ref_is_at = o->at_set;
 	sum.ref_ns = o->at_set ? (at_known ? at_ns : o->at_ns) : sum.last_ns;
 	report_set_reference(rep, sum.ref_ns);
+	pl.ref_ns = sum.ref_ns;
 	tracker_finish(trk, sum.ref_ns);
+	analyses_finish(an, sum.ref_ns);
 	sum.tracker = tracker_stats(trk);
-	report_finish(rep, &sum);
+	/* A usage error (a filter the link type cannot take) gets no report: the
+	 * command was wrong, and an empty report would read as "no traffic". */
+	if (status != 2)
+		report_finish(rep, &sum);
 	if (!out_destroy(out) && status == 0) {
 		fprintf(stderr, "tcpstate: cannot write the report: %s\n", strerror(errno));
 		status = 1;
 	}
 	tracker_destroy(trk);
 	report_destroy(rep);
+	analyses_destroy(an);
 	return status;
 }

@@ -196,6 +196,46 @@ static void apply_pending(struct tracker *t, struct conn *c, int r)
 	set_state(t, c, r, pd.to, pd.ts_ns, pd.packet, pd.tcp_flags, TC_CONFIRMED);
 }
 
+/* When pe would send its SYN/FIN again, after its last copy, if nothing
+ * stopped it: the next gap follows the observed pattern (a constant RTO, or
+ * one that doubles, RFC 6298 5.5); one copy alone waits the initial RTO of
+ * 1 s (RFC 6298 2.1, Linux TCP_TIMEOUT_INIT). */
+static uint64_t next_rexmit_ns(const struct peer *pe)
+{
+	uint64_t g = pe->ctl_gap_ns, prev = pe->ctl_gap_prev_ns;
+
+	if (!g)
+		return 1000000000ULL;
+	if (prev && g < prev + prev / 2)
+		return g;            /* constant gaps (linear SYN timeouts, a pinned RTO) */
+	return 2 * g;
+}
+
+/* A SYN or SYN-ACK that should have been sent again by now but was not:
+ * the state that would retransmit it is gone. A SYN sender that never
+ * acknowledged anything has no socket (a spoofed source, or it gave up
+ * after tcp_syn_retries); a SYN-ACK never retransmitted was a SYN cookie or
+ * the request was dropped (tcp_synack_retries). Twice the expected gap
+ * allows for timer slack. */
+static void ctl_timeouts(struct tracker *t, struct conn *c, uint64_t now)
+{
+	struct peer *cl = &c->peer[ROLE_CLIENT], *sv = &c->peer[ROLE_SERVER];
+
+	if ((cl->bits & PB_ISN) && !(cl->bits & PB_ACKED) && cl->pend.kind == PENDING_NONE &&
+	    (cl->state == TS_SYN_SENT || cl->state == TS_ESTABLISHED) &&
+	    now > cl->ctl_tx_ns + 2 * next_rexmit_ns(cl)) {
+		set_state(t, c, ROLE_CLIENT, TS_CLOSED, cl->ctl_tx_ns + 2 * next_rexmit_ns(cl), 0, 0,
+			  TC_TIMEOUT);
+		c->flags |= CF_SILENT_SYN;
+	}
+	if (sv->state == TS_SYN_RECEIVED && (sv->bits & PB_SENT_SYNACK) &&
+	    sv->pend.kind == PENDING_NONE && now > sv->ctl_tx_ns + 2 * next_rexmit_ns(sv)) {
+		set_state(t, c, ROLE_SERVER, TS_CLOSED, sv->ctl_tx_ns + 2 * next_rexmit_ns(sv), 0, 0,
+			  TC_TIMEOUT);
+		c->flags |= CF_SILENT_SYNACK;
+	}
+}
+
 /* Bring c up to time now: held-back ACKs whose quiet period passed take
  * effect, TIME_WAITs older than 2 x MSL end. */
 static void settle(struct tracker *t, struct conn *c, uint64_t now)
@@ -211,6 +251,7 @@ static void settle(struct tracker *t, struct conn *c, uint64_t now)
 			c->flags |= CF_TW_EXPIRED;
 		}
 	}
+	ctl_timeouts(t, c, now);
 }
 
 /* Hand out the head of list cls if its time has come: final (both CLOSED)
@@ -500,6 +541,14 @@ static void check_receipt(struct tracker *t, struct conn *c, int s, uint32_t ctl
 	note_anomaly(t, c, p, AN_NOT_ACCEPTED);
 }
 
+/* How long after a segment passes the capture point the endpoint may still
+ * send something that has not seen it: its round trip from the capture
+ * point (measured on the handshake), with slack; 10 ms when unknown. */
+static uint64_t crossing_window_ns(const struct peer *pe)
+{
+	return pe->rtt_us ? (uint64_t)pe->rtt_us * 1500 + 1000000ULL : 10000000ULL;
+}
+
 /* Record a SYN/FIN sent by pe; returns true when it is a retransmission. */
 static bool note_ctl(struct peer *pe, uint32_t ctl_seq, bool syn, const struct packet *p)
 {
@@ -507,6 +556,7 @@ static bool note_ctl(struct peer *pe, uint32_t ctl_seq, bool syn, const struct p
 	uint32_t have = syn ? pe->isn : pe->fin_seq;
 
 	if (known && have == ctl_seq) {
+		pe->ctl_gap_prev_ns = pe->ctl_gap_ns;
 		pe->ctl_gap_ns = p->ts_ns > pe->ctl_tx_ns ? p->ts_ns - pe->ctl_tx_ns : 0;
 		pe->ctl_tx_ns = p->ts_ns;
 		pe->bits |= PB_CTL_REXMIT;
@@ -520,7 +570,7 @@ static bool note_ctl(struct peer *pe, uint32_t ctl_seq, bool syn, const struct p
 		pe->bits |= PB_FIN;
 	}
 	pe->ctl_tx_ns = p->ts_ns;
-	pe->ctl_gap_ns = 0;
+	pe->ctl_gap_ns = pe->ctl_gap_prev_ns = 0;
 	pe->bits &= (uint16_t)~PB_CTL_REXMIT;
 	return false;
 }
@@ -583,10 +633,17 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 			check_receipt(t, c, s, fin + 1, p);
 	}
 	if (rexmit && ps->pend.kind == PENDING_QUIET) {
-		/* It sent its SYN/FIN again: the ACK we were holding was lost too. */
-		ps->pend.kind = PENDING_NONE;
-		c->flags |= CF_NOT_ACCEPTED;
-		note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+		if (p->ts_ns <= ps->pend.ts_ns + crossing_window_ns(ps)) {
+			/* The retransmission left before the latest held copy could
+			 * reach the endpoint: they crossed, and it proves nothing
+			 * about that copy. Its quiet period restarts from here. */
+			ps->pend.due_ns = p->ts_ns + next_rexmit_ns(ps) * 6 / 5;
+		} else {
+			/* It sent its SYN/FIN again: the ACK we were holding was lost too. */
+			ps->pend.kind = PENDING_NONE;
+			c->flags |= CF_NOT_ACCEPTED;
+			note_anomaly(t, c, p, AN_NOT_ACCEPTED);
+		}
 	}
 
 	next = tcp_fsm_next(FSM_SEND, ev, (enum tcp_state)ps->state);
@@ -689,17 +746,21 @@ static void process_recv(struct tracker *t, struct conn *c, int r, enum fsm_even
 		return;
 
 	/* The endpoint ignored this kind of segment before: hold the
-	 * transition back until its behaviour confirms it. An earlier held
-	 * copy stays (the first copy it accepts is the one that counts). */
-	if (pr->pend.kind != PENDING_NONE && pr->pend.to == next)
+	 * transition back until its behaviour confirms it. Another copy of a
+	 * held segment becomes the one the timeline names; the first copy's
+	 * TSval stays, as an echo of any copy confirms the same ACK. */
+	if (pr->pend.kind != PENDING_NONE && pr->pend.to == next) {
+		pr->pend.ts_ns = p->ts_ns;
+		pr->pend.packet = p->number;
+		pr->pend.tcp_flags = p->flags;
 		return;
+	}
 	if (((ev == EV_ACK_OURS && !(pr->bits & PB_DISTRUST_ON_FIN)) ||
 	     (ev == EV_FIN_OURS && (pr->bits & PB_DISTRUST_ON_FIN))) &&
 	    (pr->bits & PB_DISTRUST_ACK)) {
-		uint64_t gap = pr->ctl_gap_ns ? pr->ctl_gap_ns : 1000000000ULL;
-
 		pr->pend = (struct pending){ .kind = PENDING_QUIET, .to = next, .ts_ns = p->ts_ns,
-			.packet = p->number, .tcp_flags = p->flags, .due_ns = p->ts_ns + 3 * gap,
+			.packet = p->number, .tcp_flags = p->flags, .first_ns = p->ts_ns,
+			.due_ns = pr->ctl_tx_ns + next_rexmit_ns(pr) * 6 / 5,
 			.ts_val = p->opt.ts_val, .has_ts = p->opt.has_timestamps };
 		return;
 	}
@@ -744,6 +805,29 @@ static void track_sequence(struct conn *c, int s, const struct packet *p)
 	}
 	if (win > ps->max_win)
 		ps->max_win = win;
+}
+
+/* Round trips from the capture point, on the first handshake: the server's
+ * is SYN -> SYN-ACK, the client's SYN-ACK -> its first ACK. */
+static void measure_rtt(struct conn *c, int s, const struct packet *p)
+{
+	struct peer *ps = &c->peer[s], *pr = &c->peer[!s];
+	uint64_t d;
+
+	if (ps->rtt_us || !(pr->bits & PB_ISN) || (p->flags & TH_RST))
+		return;
+	if ((p->flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) && !(ps->bits & PB_CTL_REXMIT) &&
+	    !(pr->bits & PB_CTL_REXMIT))
+		d = p->ts_ns - pr->ctl_tx_ns;
+	else if (!(p->flags & TH_SYN) && (p->flags & TH_ACK) && (pr->bits & PB_SENT_SYNACK) &&
+		 !(ps->bits & PB_ACKED) && p->ack == pr->isn + 1)
+		d = p->ts_ns - pr->ctl_tx_ns;
+	else
+		return;
+	if (p->ts_ns < pr->ctl_tx_ns)
+		return;
+	d /= 1000;
+	ps->rtt_us = d ? (d > UINT32_MAX ? UINT32_MAX : (uint32_t)d) : 1;
 }
 
 /* An ACK beyond everything the peer was seen to send acknowledges data the
@@ -810,6 +894,7 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 		check_unseen(t, c, s, p);
 		track_sequence(c, s, p);
 	}
+	measure_rtt(c, s, p);
 	c->peer[s].bits |= PB_SEEN;
 	c->peer[s].last_ns = p->ts_ns;
 	c->peer[s].unanswered++;
