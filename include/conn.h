@@ -137,6 +137,7 @@ struct conn {
 	struct flow_key key;
 	UT_hash_handle hh;
 	struct conn *idle_prev, *idle_next;  /* its idle list (tracker.c), least recent first */
+	uint64_t idle_due_ns;                /* when the tracker looks at it again */
 	uint64_t id;
 	uint64_t first_ns, last_ns;
 	uint64_t first_packet;

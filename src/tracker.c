@@ -19,6 +19,8 @@ struct idle_list {
 	struct conn *head, *tail;
 };
 
+#define SYN_CHECK_NS (3 * 1000000000ULL)
+
 struct tracker {
 	struct tracker_config cfg;
 	struct tracker_sink sink;
@@ -27,7 +29,8 @@ struct tracker {
 	uint64_t next_id;
 	uint64_t now_ns;
 	struct idle_list idle[TS_COUNT];
-	uint64_t timeout[TS_COUNT];   /* per idle class; UINT64_MAX: never */
+	uint64_t check[TS_COUNT];     /* per idle class: look at the head this long after its activity */
+	uint64_t expire[TS_COUNT];    /* per idle class: idle timeout; UINT64_MAX: never */
 };
 
 const char *anomaly_kind_name(enum anomaly_kind k)
@@ -60,13 +63,18 @@ struct tracker *tracker_create(const struct tracker_config *cfg, const struct tr
 	}
 	t->next_id = 1;
 	for (int st = 0; st < TS_COUNT; st++)
-		t->timeout[st] = cfg->idle_ns[st] ? cfg->idle_ns[st] : UINT64_MAX;
+		t->expire[st] = t->check[st] = cfg->idle_ns[st] ? cfg->idle_ns[st] : UINT64_MAX;
 	/* A closed connection lingers for stray segments. A TIME_WAIT lasts
 	 * 2 x MSL from its start, which is at or before the last activity, so
-	 * when the list says it is due settle() always ends it; the connection
-	 * is then final and idle long enough to leave at once. */
-	t->timeout[TS_CLOSED] = cfg->linger_ns;
-	t->timeout[TS_TIME_WAIT] = cfg->time_wait_ns;
+	 * when its list says it is due settle() always ends it. SYN_SENT and
+	 * SYN_RECEIVED are looked at every few seconds: a SYN or SYN-ACK that
+	 * is not retransmitted in time means nobody holds the state (see
+	 * ctl_timeouts()), and a flood of them must not pile up. */
+	t->check[TS_CLOSED] = t->expire[TS_CLOSED] = cfg->linger_ns ? cfg->linger_ns : 1;
+	t->check[TS_TIME_WAIT] = t->expire[TS_TIME_WAIT] = cfg->time_wait_ns ? cfg->time_wait_ns : 1;
+	for (int st = TS_SYN_SENT; st <= TS_SYN_RECEIVED; st++)
+		if (t->check[st] > SYN_CHECK_NS)
+			t->check[st] = SYN_CHECK_NS;
 	return t;
 }
 
@@ -140,11 +148,12 @@ static void idle_unlink(struct tracker *t, struct conn *c)
 	c->idle_prev = c->idle_next = NULL;
 }
 
-static void idle_append(struct tracker *t, struct conn *c, uint8_t cls)
+static void idle_append(struct tracker *t, struct conn *c, uint8_t cls, uint64_t from_ns)
 {
 	struct idle_list *l = &t->idle[cls];
 
 	c->idle_class = cls;
+	c->idle_due_ns = t->check[cls] == UINT64_MAX ? UINT64_MAX : from_ns + t->check[cls];
 	c->idle_prev = l->tail;
 	c->idle_next = NULL;
 	if (l->tail)
@@ -164,14 +173,14 @@ static uint8_t idle_class_of(const struct tracker *t, const struct conn *c)
 		return b;
 	if (b == TS_CLOSED)
 		return a;
-	return t->timeout[a] >= t->timeout[b] ? a : b;
+	return t->expire[a] >= t->expire[b] ? a : b;
 }
 
 /* After activity on c: to the tail of its (possibly new) list. */
 static void idle_touch(struct tracker *t, struct conn *c)
 {
 	idle_unlink(t, c);
-	idle_append(t, c, idle_class_of(t, c));
+	idle_append(t, c, idle_class_of(t, c), c->last_ns);
 }
 
 static void hand_out(struct tracker *t, struct conn *c)
@@ -254,27 +263,32 @@ static void settle(struct tracker *t, struct conn *c, uint64_t now)
 	ctl_timeouts(t, c, now);
 }
 
-/* Hand out the head of list cls if its time has come: final (both CLOSED)
- * connections are retired, others expire. Returns false when nothing was due. */
+/* Look at the head of list cls if its time has come: a final connection
+ * (both CLOSED) is retired, one idle past its state's timeout expires, any
+ * other goes back to the tail to be looked at again later. Lists stay in
+ * due order: every entry's due is its append time plus the list's check
+ * interval. Returns false when nothing was due. */
 static bool sweep_one(struct tracker *t, uint8_t cls)
 {
 	struct conn *c = t->idle[cls].head;
+	uint8_t now_cls;
 
-	if (!c || t->timeout[cls] == UINT64_MAX || c->last_ns + t->timeout[cls] > t->now_ns)
+	if (!c || c->idle_due_ns > t->now_ns)
 		return false;
 	settle(t, c, t->now_ns);
-	if (c->peer[0].state != TS_CLOSED || c->peer[1].state != TS_CLOSED) {
-		uint8_t now_cls = idle_class_of(t, c);
-
-		if (now_cls != cls && (t->timeout[now_cls] == UINT64_MAX ||
-				       c->last_ns + t->timeout[now_cls] > t->now_ns)) {
-			idle_touch(t, c); /* settle() changed its class; not due there */
-			return true;
-		}
+	if (c->peer[0].state == TS_CLOSED && c->peer[1].state == TS_CLOSED) {
+		retire(t, c);
+		return true;
+	}
+	now_cls = idle_class_of(t, c);
+	if (t->expire[now_cls] != UINT64_MAX && c->last_ns + t->expire[now_cls] <= t->now_ns) {
 		c->flags |= CF_EXPIRED;
 		t->st.expired++;
+		retire(t, c);
+		return true;
 	}
-	retire(t, c);
+	idle_unlink(t, c);
+	idle_append(t, c, now_cls, t->now_ns);
 	return true;
 }
 
@@ -378,7 +392,7 @@ static struct conn *conn_new(struct tracker *t, const struct flow_key *k, int sr
 		free(c);
 		return NULL;
 	}
-	idle_append(t, c, TS_CLOSED);
+	idle_append(t, c, TS_CLOSED, p->ts_ns);
 	t->st.connections++;
 	if (flow_table_count(t->ft) > t->st.peak_open)
 		t->st.peak_open = flow_table_count(t->ft);

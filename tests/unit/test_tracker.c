@@ -479,11 +479,127 @@ static void test_retirement(void)
 		tracker_packet(r.t, &p);
 		CHECK_EQ_INT(r.sink.n, 0);            /* TIME_WAIT still running */
 		p.ts_ns = T0 + 70 * S;
+		p.sport = 1235;                        /* another SYN, another connection */
 		tracker_packet(r.t, &p);
-		CHECK_EQ_INT(r.sink.n, 1);            /* expired at 60 s, lingered 5 s, handed out */
+		/* The TIME_WAIT ended at 60 s; and the SYN of 30 s was never
+		 * retransmitted (Linux would have at 31 s): its sender holds no
+		 * socket. Both handed out; the SYN of 70 s stays. */
+		CHECK_EQ_INT(r.sink.n, 2);
+		CHECK_EQ_INT(tracker_open_count(r.t), 1);
 	}
-	if (r.sink.n)
+	if (r.sink.n == 2) {
 		STATES(r.sink.conns[0], "CLOSED", "CLOSED");
+		STATES(r.sink.conns[1], "CLOSED", "CLOSED");
+		CHECK((r.sink.conns[0]->flags & CF_SILENT_SYN) != (r.sink.conns[1]->flags & CF_SILENT_SYN));
+	}
+	run_free(&r);
+}
+
+/* A retransmission that should have happened and did not: nobody holds
+ * the state. Linux retransmits a SYN after 1 s and a SYN-ACK after 1 s. */
+static void test_silence(void)
+{
+	struct run r;
+	struct conn *c;
+
+	/* A spoofed SYN: one copy, never retransmitted; 1.5 s later it may
+	 * still be waiting (SYN_SENT), 2.5 s later nobody holds it. */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	c = finish(&r, 1500, 0);
+	STATES(c, "SYN_SENT", "CLOSED");
+	run_free(&r);
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	c = finish(&r, 2500, 0);
+	STATES(c, "CLOSED", "CLOSED");
+	CHECK(c && (c->flags & CF_SILENT_SYN));
+	run_free(&r);
+
+	/* SYN-cookie answer: SYN-ACK never retransmitted, the "client" (spoofed)
+	 * never answers: 3 s later neither side holds anything. */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, SA, 5000, 1001, 0, 1);
+	c = finish(&r, 3000, 0);
+	STATES(c, "CLOSED", "CLOSED");
+	CHECK(c && (c->flags & CF_SILENT_SYNACK) && (c->flags & CF_SILENT_SYN));
+	run_free(&r);
+
+	/* A real SYN_RECEIVED retransmits its SYN-ACK at 1 s, 3 s: at 4 s it is
+	 * still waiting (next copy due at 7 s). */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, SA, 5000, 1001, 0, 1);
+	seg(&r, C, A, 1001, 5001, 0, 2);          /* lost at the server... */
+	seg(&r, SV, SA, 5000, 1001, 0, 1001);     /* ...as this proves */
+	seg(&r, C, A, 1001, 5001, 0, 1002);
+	seg(&r, SV, SA, 5000, 1001, 0, 3001);
+	seg(&r, C, A, 1001, 5001, 0, 3002);
+	c = finish(&r, 4000, 0);
+	STATES(c, "ESTABLISHED", "SYN_RECEIVED");
+	run_free(&r);
+
+	/* A SYN retransmitted every second (linear, as Linux's first four) is
+	 * a real SYN_SENT at 3.5 s. */
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, C, SYN, 1000, 0, 0, 1000);
+	seg(&r, C, SYN, 1000, 0, 0, 2000);
+	seg(&r, C, SYN, 1000, 0, 0, 3000);
+	c = finish(&r, 3500, 0);
+	STATES(c, "SYN_SENT", "CLOSED");
+	run_free(&r);
+}
+
+/* Held-back ACKs: with a constant retransmission gap (a pinned RTO), a
+ * quiet period of about one gap proves acceptance; a retransmission that
+ * crossed the held copy (sent before it could arrive) proves nothing. */
+static void test_crossing(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r);
+	handshake(&r);                            /* client RTT 1 ms (SYN-ACK -> ACK) */
+	seg(&r, C, FA, 1001, 5001, 0, 5);         /* client FIN_WAIT_1, server CLOSE_WAIT */
+	seg(&r, SV, A, 5001, 1002, 0, 6);
+	seg(&r, SV, FA, 5001, 1002, 0, 10);       /* server LAST_ACK, client TIME_WAIT */
+	seg(&r, C, A, 1002, 5002, 0, 11);         /* lost */
+	seg(&r, SV, FA, 5001, 1002, 0, 1010);     /* server back to LAST_ACK */
+	seg(&r, C, A, 1002, 5002, 0, 1011);       /* held: lost before */
+	seg(&r, SV, FA, 5001, 1002, 0, 2010);     /* constant 1 s gaps; the held ACK was lost too */
+	seg(&r, C, A, 1002, 5002, 0, 2011);       /* held again */
+	c = finish(&r, 2900, 0);                  /* 0.9 s later: the next copy may still come */
+	STATES(c, "TIME_WAIT", "LAST_ACK");
+	run_free(&r);
+
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, A, 5001, 1002, 0, 6);
+	seg(&r, SV, FA, 5001, 1002, 0, 10);
+	seg(&r, C, A, 1002, 5002, 0, 11);
+	seg(&r, SV, FA, 5001, 1002, 0, 1010);
+	seg(&r, C, A, 1002, 5002, 0, 1011);
+	seg(&r, SV, FA, 5001, 1002, 0, 2010);
+	seg(&r, C, A, 1002, 5002, 0, 2011);
+	c = finish(&r, 3300, 0);                  /* 1.3 s of silence > 1.2 x the 1 s gap */
+	STATES(c, "TIME_WAIT", "CLOSED");
+
+	/* A retransmission 20 us after a held copy crossed it (the client's
+	 * round trip is 1 ms): that copy is still held, then confirmed by
+	 * silence. Without the crossing rule it would be dropped. */
+	run_init(&r);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 5);
+	seg(&r, SV, FA, 5001, 1001, 0, 5);        /* crossing FINs: both CLOSING */
+	seg(&r, C, FA, 1001, 5002, 0, 1005);      /* client's copy acks server FIN: server TIME_WAIT (assumed) */
+	seg(&r, SV, FA, 5001, 1002, 0, 1005);     /* server FIN again: the ACK was not accepted -> CLOSING */
+	seg(&r, C, FA, 1001, 5002, 0, 2005);      /* client again: held for the server (lost before) */
+	seg(&r, SV, FA, 5001, 1002, 0, 2005);     /* 0 us later: crosses it, proves nothing */
+	c = finish(&r, 3300, 0);
+	CHECK(c && c->peer[ROLE_SERVER].state == TS_TIME_WAIT);
 	run_free(&r);
 }
 
@@ -499,5 +615,7 @@ int main(void)
 	test_sequence_wrap();
 	test_bad_flags();
 	test_retirement();
+	test_silence();
+	test_crossing();
 	return test_done("tracker");
 }
