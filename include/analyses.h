@@ -6,6 +6,7 @@
 #define TCPSTATE_ANALYSES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conn.h"
@@ -79,5 +80,9 @@ struct analyses_counts {
 	uint64_t time_wait_now;
 };
 void analyses_counts(const struct analyses *a, struct analyses_counts *out);
+
+/* Live: syn_flood records ("ongoing") for the alerts raised since the first
+ * `first`; returns the number of alerts so far. */
+size_t analyses_write_alerts_since(struct analyses *a, struct out *o, size_t first);
 
 #endif

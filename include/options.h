@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tcp_fsm.h"
+
 enum out_format { FMT_TEXT, FMT_JSON, FMT_ZEEK };
-enum run_action { ACT_RUN, ACT_HELP, ACT_VERSION };
+enum run_action { ACT_RUN, ACT_HELP, ACT_VERSION, ACT_LIST_IFACES };
 
 struct options {
 	enum run_action action;
@@ -35,11 +37,27 @@ struct options {
 	uint64_t syn_buckets;
 	double tw_warn;
 	uint64_t max_connections; /* --max-connections (0: no cap) */
+	uint64_t idle_ns[TS_COUNT]; /* idle timeout per state (0: none; live mode fills defaults) */
+	unsigned idle_set;        /* states whose timeout --idle-timeout gave */
+	/* live capture */
+	int snaplen;              /* -s */
+	int buffer_kib;           /* -B */
+	bool no_promisc;          /* -p */
+	const char *user;         /* -Z */
+	uint64_t duration_ns;     /* --duration (0: until stopped) */
 };
 
 /* Defaults. Each has its reason in the README and the man page. */
 #define DEFAULT_LIMIT 50               /* one screen or two of the worst connections */
 #define DEFAULT_TIME_WAIT_S 60         /* Linux TCP_TIMEWAIT_LEN (2 x MSL of 30 s) */
+#define DEFAULT_SNAPLEN 256            /* link + 2 VLANs + IPv6 + ext headers + TCP with options, and a tunnel */
+#define DEFAULT_BUFFER_KIB 8192        /* 8 MiB kernel buffer: rides out bursts at 10 Gb/s for a few ms */
+
+/* Idle timeouts live mode uses unless --idle-timeout says otherwise, from
+ * Linux's nf_conntrack TCP timeouts (and Linux's own timers where it has
+ * them); CLOSE_WAIT has no timer in Linux (the application must close), so
+ * it gets ESTABLISHED's 5 days to keep leaks visible. */
+extern const uint64_t live_idle_default_s[TS_COUNT];
 
 /* Parse argv into *o (which it initialises). Returns 0, or 2 for a usage
  * error with a message in err. Free with options_free(). */

@@ -1411,3 +1411,24 @@ void analyses_write_json(struct analyses *a, struct out *o, unsigned mask)
 		free(v);
 	}
 }
+
+size_t analyses_write_alerts_since(struct analyses *a, struct out *o, size_t first)
+{
+	size_t i = 0;
+
+	for (struct alert *al = a->alerts; al; al = al->next, i++) {
+		if (i < first)
+			continue;
+		out_str(o, "{\"type\":\"syn_flood\",\"ongoing\":true,\"target\":");
+		json_ep(o, &al->target);
+		out_str(o, ",\"start\":");
+		out_ts(o, al->start_ns);
+		out_str(o, ",\"end\":");
+		out_ts(o, al->end_ns);
+		out_fmt(o, ",\"syns\":%llu,\"sources\":%llu,\"completed\":%llu,\"peak_rate\":%.1f}\n",
+			(unsigned long long)al->syns, (unsigned long long)hll_count(&al->sources),
+			(unsigned long long)al->completed,
+			(double)al->peak_syns / ((double)a->cfg.interval_ns / 1e9));
+	}
+	return i;
+}

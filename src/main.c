@@ -1,5 +1,6 @@
 /* main.c - tcpstate's entry point: parse the command line, then hand over
  * to the run. Everything testable lives in the core library. */
+#include <pcap/pcap.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -25,18 +26,17 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (o.action == ACT_VERSION) {
-		printf("tcpstate %s\n", TCPSTATE_VERSION);
+		printf("tcpstate %s (%s)\n", TCPSTATE_VERSION, pcap_lib_version());
 		options_free(&o);
 		return 0;
 	}
+	if (o.action == ACT_LIST_IFACES) {
+		options_free(&o);
+		return list_interfaces();
+	}
 	/* A closed pipe (tcpstate ... | head) ends the output, not the process. */
 	signal(SIGPIPE, SIG_IGN);
-	if (o.iface) {
-		fprintf(stderr, "tcpstate: live capture (-i) is not available in this build yet\n");
-		options_free(&o);
-		return 2;
-	}
-	rc = run_files(&o, STDOUT_FILENO);
+	rc = o.iface ? run_live(&o, STDOUT_FILENO) : run_files(&o, STDOUT_FILENO);
 	options_free(&o);
 	return rc;
 }

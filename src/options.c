@@ -14,14 +14,36 @@
 #include "analyses.h"
 #include "options.h"
 
+const uint64_t live_idle_default_s[TS_COUNT] = {
+	[TS_SYN_SENT] = 120,        /* nf_conntrack_tcp_timeout_syn_sent */
+	[TS_SYN_RECEIVED] = 60,     /* nf_conntrack_tcp_timeout_syn_recv */
+	[TS_ESTABLISHED] = 432000,  /* nf_conntrack_tcp_timeout_established (5 days) */
+	[TS_FIN_WAIT_1] = 120,      /* nf_conntrack_tcp_timeout_fin_wait */
+	[TS_FIN_WAIT_2] = 120,      /* nf_conntrack_tcp_timeout_fin_wait */
+	[TS_CLOSING] = 120,         /* nf_conntrack_tcp_timeout_fin_wait */
+	[TS_CLOSE_WAIT] = 432000,   /* no Linux timer: a leak stays until the application closes */
+	[TS_LAST_ACK] = 30,         /* nf_conntrack_tcp_timeout_last_ack */
+};
+
 const char options_usage[] =
 "Usage: tcpstate [options] -r FILE [-r FILE ...] [expression]\n"
+"       tcpstate [options] -i IFACE [expression]\n"
+"       tcpstate -D\n"
 "Reconstruct the TCP state of both endpoints of every connection in a capture.\n"
 "\n"
 "Input:\n"
 "  -r FILE            read a pcap or pcapng file (\"-\" for stdin); several -r are\n"
 "                     read in order as one capture (rotated files)\n"
 "  -c N               stop after N packets\n"
+"  -i IFACE           watch an interface live (\"any\" for all); -D lists them\n"
+"  -s SNAPLEN         live: bytes captured per packet (default 256)\n"
+"  -B KIB             live: kernel buffer size in KiB (default 8192)\n"
+"  -p                 live: do not put the interface in promiscuous mode\n"
+"  -Z USER            live: drop root privileges to USER after opening\n"
+"  --duration SECS    live: stop after SECS seconds\n"
+"  --idle-timeout STATE=SECS  forget connections idle that long in STATE\n"
+"                     (live defaults follow conntrack: ESTABLISHED=432000,\n"
+"                     SYN_SENT=120, SYN_RECEIVED=60, FIN_WAIT_1/2=120, ...)\n"
 "  expression         a BPF filter, as in tcpdump (e.g. 'port 8080')\n"
 "\n"
 "Report:\n"
@@ -41,7 +63,7 @@ const char options_usage[] =
 "                     (default: states, connections and every report with findings)\n"
 "  --close-wait-after SECS   CLOSE_WAIT older than this is stuck (default 60)\n"
 "  --vanished-after SECS     silence that makes a peer vanished (default 30)\n"
-"  --interval SECS    SYN-rate bucket (default 1)\n"
+"  --interval SECS    SYN-rate bucket, and the live report period (default 1)\n"
 "  --syn-rate N       SYNs/s to one service that may be a flood (default 100)\n"
 "  --syn-incomplete F share of SYNs never completing a handshake (default 0.8)\n"
 "  --syn-buckets N    buckets in a row both must hold (default 3)\n"
@@ -67,6 +89,8 @@ enum {
 	OPT_SYN_BUCKETS,
 	OPT_TW_WARN,
 	OPT_MAX_CONNECTIONS,
+	OPT_DURATION,
+	OPT_IDLE_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -86,6 +110,8 @@ static const struct option long_opts[] = {
 	{ "syn-buckets", required_argument, NULL, OPT_SYN_BUCKETS },
 	{ "tw-warn", required_argument, NULL, OPT_TW_WARN },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -261,13 +287,15 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	o->syn_incomplete = DEFAULT_SYN_INCOMPLETE;
 	o->syn_buckets = DEFAULT_SYN_BUCKETS;
 	o->tw_warn = DEFAULT_TW_WARN;
+	o->snaplen = DEFAULT_SNAPLEN;
+	o->buffer_kib = DEFAULT_BUFFER_KIB;
 	o->files = calloc((size_t)argc + 1, sizeof(*o->files));
 	if (!o->files)
 		return usage_error(err, errlen, "out of memory");
 	optind = 1;
 	opterr = 0;
 	/* '+': stop at the first non-option, as the filter expression follows. */
-	while ((ch = getopt_long(argc, argv, "+r:i:c:hVn", long_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+r:i:c:s:B:Z:pDhVn", long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
 			o->files[o->nfiles++] = optarg;
@@ -282,6 +310,53 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 			break;
 		case 'n':
 			break; /* tcpstate never resolves names; accepted for tcpdump habits */
+		case 's':
+		case 'B': {
+			uint64_t v;
+
+			if (!parse_u64(optarg, &v) || v == 0 || v > (ch == 's' ? 262144 : 4194304))
+				return usage_error(err, errlen, "invalid -%c '%s': expected %s", ch, optarg,
+						   ch == 's' ? "a snapshot length from 1 to 262144" :
+							       "a buffer size in KiB from 1 to 4194304");
+			if (ch == 's')
+				o->snaplen = (int)v;
+			else
+				o->buffer_kib = (int)v;
+			break;
+		}
+		case 'p':
+			o->no_promisc = true;
+			break;
+		case 'Z':
+			o->user = optarg;
+			break;
+		case 'D':
+			o->action = ACT_LIST_IFACES;
+			return 0;
+		case OPT_DURATION:
+			if (!parse_seconds(optarg, &o->duration_ns) || !o->duration_ns)
+				return usage_error(err, errlen, "invalid --duration '%s': expected seconds", optarg);
+			break;
+		case OPT_IDLE_TIMEOUT: {
+			const char *eq = strchr(optarg, '=');
+			char name[24];
+			int st;
+			uint64_t ns;
+
+			if (!eq || (size_t)(eq - optarg) >= sizeof(name))
+				return usage_error(err, errlen,
+					"invalid --idle-timeout '%s': expected STATE=SECONDS, e.g. ESTABLISHED=3600", optarg);
+			memcpy(name, optarg, (size_t)(eq - optarg));
+			name[eq - optarg] = 0;
+			st = tcp_state_parse(name);
+			if (st <= TS_CLOSED || st == TS_TIME_WAIT || !parse_seconds(eq + 1, &ns) || !ns)
+				return usage_error(err, errlen,
+					"invalid --idle-timeout '%s': expected STATE=SECONDS with a state from "
+					"SYN_SENT to LAST_ACK (TIME_WAIT is --time-wait)", optarg);
+			o->idle_ns[st] = ns;
+			o->idle_set |= 1u << st;
+			break;
+		}
 		case 'h':
 			o->action = ACT_HELP;
 			return 0;
@@ -359,7 +434,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		default:
 			if (optopt && optopt < 256)
 				snprintf(err, errlen, "option -%c %s", optopt,
-					 strchr("ric", optopt) ? "needs an argument" : "is unknown");
+					 strchr("ricsBZ", optopt) ? "needs an argument" : "is unknown");
 			else
 				snprintf(err, errlen, "unknown or incomplete option '%s'",
 					 argv[optind - 1]);

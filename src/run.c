@@ -19,12 +19,6 @@
 
 /* The tracker's sink: every event goes to the analyses, every final
  * connection to the analyses and then the report. */
-struct pipeline {
-	struct report *rep;
-	struct analyses *an;
-	uint64_t ref_ns;      /* reference for connections handed out now */
-};
-
 static bool pipeline_retired(void *ctx, struct conn *c)
 {
 	struct pipeline *pl = ctx;
@@ -49,7 +43,7 @@ static void pipeline_anomaly(void *ctx, const struct conn *c, const struct packe
 	analyses_anomaly(((struct pipeline *)ctx)->an, c, p, k);
 }
 
-struct analyses *analyses_from_options(const struct options *o)
+bool pipeline_init(struct pipeline *pl, const struct options *o, int out_fd)
 {
 	struct analyses_config ac = {
 		.close_wait_after_ns = o->close_wait_after_ns,
@@ -60,40 +54,67 @@ struct analyses *analyses_from_options(const struct options *o)
 		.syn_buckets = (uint32_t)o->syn_buckets,
 		.tw_warn = o->tw_warn,
 	};
-
-	return analyses_create(&ac);
-}
-
-int run_files(const struct options *o, int out_fd)
-{
-	struct run_summary sum = { .files = o->files, .nfiles = o->nfiles };
 	struct tracker_config tc = {
 		.time_wait_ns = o->time_wait_ns,
 		.linger_ns = LINGER_NS,
 		.keep_timeline = o->format == FMT_JSON || o->timeline,
 		.max_connections = o->max_connections,
 	};
-	struct out *out = out_create(out_fd);
-	struct report *rep = out ? report_create(o, out) : NULL;
-	struct analyses *an = analyses_from_options(o);
-	struct pipeline pl = { .rep = rep, .an = an };
 	struct tracker_sink sink = {
-		.ctx = &pl, .retired = pipeline_retired, .segment = pipeline_segment,
+		.ctx = pl, .retired = pipeline_retired, .segment = pipeline_segment,
 		.state_changed = pipeline_state, .anomaly = pipeline_anomaly,
 	};
-	struct tracker *trk = rep && an ? tracker_create(&tc, &sink) : NULL;
+
+	memset(pl, 0, sizeof(*pl));
+	memcpy(tc.idle_ns, o->idle_ns, sizeof(tc.idle_ns));
+	pl->sum.files = o->files;
+	pl->sum.nfiles = o->nfiles;
+	pl->out = out_create(out_fd);
+	pl->rep = pl->out ? report_create(o, pl->out) : NULL;
+	pl->an = analyses_create(&ac);
+	pl->trk = pl->rep && pl->an ? tracker_create(&tc, &sink) : NULL;
+	if (!pl->trk) {
+		pipeline_destroy(pl);
+		return false;
+	}
+	report_set_analyses(pl->rep, pl->an);
+	return true;
+}
+
+bool pipeline_finish(struct pipeline *pl, uint64_t ref_ns, bool ref_is_at)
+{
+	pl->sum.ref_ns = ref_ns;
+	pl->sum.ref_is_at = ref_is_at;
+	report_set_reference(pl->rep, ref_ns);
+	pl->ref_ns = ref_ns;
+	tracker_finish(pl->trk, ref_ns);
+	analyses_finish(pl->an, ref_ns);
+	pl->sum.tracker = tracker_stats(pl->trk);
+	report_finish(pl->rep, &pl->sum);
+	return out_flush(pl->out);
+}
+
+void pipeline_destroy(struct pipeline *pl)
+{
+	tracker_destroy(pl->trk);
+	report_destroy(pl->rep);
+	analyses_destroy(pl->an);
+	out_destroy(pl->out);
+	memset(pl, 0, sizeof(*pl));
+}
+
+int run_files(const struct options *o, int out_fd)
+{
+	struct pipeline pl;
+	struct run_summary *sum = &pl.sum;
 	uint64_t at_ns = o->at_ns;
 	bool at_known = o->at_set && !o->at_relative, stop = false;
 	int status = 0;
 
-	if (!trk) {
+	if (!pipeline_init(&pl, o, out_fd)) {
 		fprintf(stderr, "tcpstate: out of memory\n");
-		analyses_destroy(an);
-		report_destroy(rep);
-		out_destroy(out);
 		return 1;
 	}
-	report_set_analyses(rep, an);
 	for (size_t f = 0; f < o->nfiles && !stop; f++) {
 		char err[512];
 		bool usage;
@@ -107,7 +128,7 @@ int run_files(const struct options *o, int out_fd)
 				stop = true;
 				break;
 			}
-			sum.input_errors++;
+			sum->input_errors++;
 			status = 1;
 			continue;
 		}
@@ -116,7 +137,7 @@ int run_files(const struct options *o, int out_fd)
 			enum decode_status why = DECODE_OK;
 			enum capture_status cs;
 
-			if (o->count && sum.frames >= o->count) {
+			if (o->count && sum->frames >= o->count) {
 				stop = true;
 				break;
 			}
@@ -125,12 +146,12 @@ int run_files(const struct options *o, int out_fd)
 				break;
 			if (cs == CAP_DAMAGED) {
 				fprintf(stderr, "tcpstate: %s: %s\n", o->files[f], capture_error(cap));
-				sum.input_errors++;
+				sum->input_errors++;
 				status = 1;
 				break;
 			}
-			if (!sum.frames) {
-				sum.first_ns = p.ts_ns;
+			if (!sum->frames) {
+				sum->first_ns = p.ts_ns;
 				if (o->at_set && o->at_relative) {
 					at_ns = p.ts_ns + o->at_ns;
 					at_known = true;
@@ -140,39 +161,27 @@ int run_files(const struct options *o, int out_fd)
 				stop = true; /* past the reference time: the rest cannot matter */
 				break;
 			}
-			sum.frames++;
-			if (p.ts_ns > sum.last_ns)
-				sum.last_ns = p.ts_ns;
+			sum->frames++;
+			if (p.ts_ns > sum->last_ns)
+				sum->last_ns = p.ts_ns;
 			if (cs == CAP_SKIPPED) {
-				sum.decode[why]++;
+				sum->decode[why]++;
 				continue;
 			}
 			/* Numbers run on across rotated files, so the timeline's
 			 * packet numbers stay unique within the run. */
-			p.number = sum.frames;
-			sum.segments++;
-			tracker_packet(trk, &p);
+			p.number = sum->frames;
+			sum->segments++;
+			tracker_packet(pl.trk, &p);
 		}
 		capture_close(cap);
 	}
 
-	sum.ref_is_at = o->at_set;
-	sum.ref_ns = o->at_set ? (at_known ? at_ns : o->at_ns) : sum.last_ns;
-	report_set_reference(rep, sum.ref_ns);
-	pl.ref_ns = sum.ref_ns;
-	tracker_finish(trk, sum.ref_ns);
-	analyses_finish(an, sum.ref_ns);
-	sum.tracker = tracker_stats(trk);
-	/* A usage error (a filter the link type cannot take) gets no report: the
-	 * command was wrong, and an empty report would read as "no traffic". */
-	if (status != 2)
-		report_finish(rep, &sum);
-	if (!out_destroy(out) && status == 0) {
+	if (!pipeline_finish(&pl, o->at_set ? (at_known ? at_ns : o->at_ns) : sum->last_ns, o->at_set) &&
+	    status == 0) {
 		fprintf(stderr, "tcpstate: cannot write the report: %s\n", strerror(errno));
 		status = 1;
 	}
-	tracker_destroy(trk);
-	report_destroy(rep);
-	analyses_destroy(an);
+	pipeline_destroy(&pl);
 	return status;
 }
