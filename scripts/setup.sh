@@ -29,6 +29,7 @@ fi
 [ -d build ] || meson setup build --buildtype=debugoptimized >/dev/null
 ninja -C build >/dev/null
 echo "setup: built build/tcpstate ($(build/tcpstate --version))"
-echo "setup: running: build/tcpstate -r testdata/demo.pcap"
+echo "setup: running: build/tcpstate -r testdata/demo.pcap --close-wait-after 0.5"
+echo "(the demo capture is 1 s long: a lower threshold shows its leaked sockets as stuck)"
 echo
-build/tcpstate -r testdata/demo.pcap
+build/tcpstate -r testdata/demo.pcap --close-wait-after 0.5
