@@ -92,6 +92,7 @@ struct peer {
 	uint64_t since_ns;         /* when the current state began */
 	uint64_t since_bytes;      /* bytes it had sent when the current state began */
 	uint64_t last_ns;          /* its last segment */
+	uint64_t last_sig;         /* that segment's header fields, hashed (tracker.c is_duplicate) */
 	uint64_t ctl_tx_ns;        /* when it last sent its SYN/FIN (for retransmission gaps) */
 	uint64_t ctl_gap_ns;       /* gap between its last two copies of that SYN/FIN */
 	uint64_t ctl_gap_prev_ns;  /* the gap before that (constant or doubling: the RTO's pattern) */

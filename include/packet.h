@@ -45,6 +45,8 @@ struct packet {
 	uint32_t seq, ack;       /* host byte order */
 	uint16_t window;         /* raw window field, unscaled */
 	uint32_t payload_len;    /* TCP payload bytes per the IP header (not limited by caplen) */
+	uint32_t ip_len;         /* IP total length of the packet carrying the segment, as on the
+				  * wire (IPv6: 40 + payload length); Zeek's orig_ip_bytes sums it */
 	struct tcp_options opt;
 };
 

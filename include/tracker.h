@@ -58,6 +58,7 @@ struct tracker_stats {
 	uint64_t oom;                /* segments dropped because memory ran out */
 	uint64_t expired;            /* handed out after an idle timeout */
 	uint64_t evicted;            /* handed out early to respect max_connections */
+	uint64_t duplicates;         /* segments captured twice (SPAN ports), ignored */
 	uint64_t anomalies[AN_COUNT];
 	uint64_t peak_open;          /* most connections in the table at once */
 };

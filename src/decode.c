@@ -761,6 +761,7 @@ static enum decode_status decode_ipv4(struct dctx *c, struct rd *r)
 	if (offset != 0)
 		return proto_may_carry_tcp(proto) ? DECODE_FRAGMENT : DECODE_NOT_TCP;
 
+	p->ip_len = (uint32_t)len; /* an inner header, decoded later, overwrites it */
 	len -= ihl;
 	rd_limit(r, len);
 	c->wire_end = start + ihl + len;
@@ -788,6 +789,7 @@ static enum decode_status decode_ipv6(struct dctx *c, struct rd *r)
 	if (len > wire - 40)
 		return DECODE_INVALID_IP_LENGTH;
 	p->family = 6;
+	p->ip_len = (uint32_t)(40 + len);
 	rd_limit(r, len);
 	c->wire_end = start + 40 + len;
 

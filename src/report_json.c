@@ -65,6 +65,19 @@ void report_json_connection(struct report *r, const struct conn *c)
 		zeek_history(c, h, sizeof(h));
 		out_json_str(o, h);
 	}
+	out_str(o, ",\"flag_counts\":{");
+	for (int k = 0; k < ZFC_COUNT; k++) {
+		static const char *const kind[ZFC_COUNT] = { "syn", "synack", "fin", "rst" };
+
+		out_str(o, k ? ",\"" : "\"");
+		out_str(o, kind[k]);
+		out_str(o, "\":[");
+		out_u64(o, zeek_flag_count(c, ROLE_CLIENT, k));
+		out_char(o, ',');
+		out_u64(o, zeek_flag_count(c, ROLE_SERVER, k));
+		out_char(o, ']');
+	}
+	out_char(o, '}');
 	out_str(o, ",\"anomalies\":");
 	out_u64(o, c->anomalies);
 	out_str(o, ",\"missed_bytes\":");
@@ -171,7 +184,9 @@ void report_json_summary(struct report *r, const struct run_summary *s)
 		out_str(o, "\":");
 		out_u64(o, s->tracker ? s->tracker->anomalies[a] : 0);
 	}
-	out_str(o, "},\"out_of_memory\":");
+	out_str(o, "},\"duplicates\":");
+	out_u64(o, s->tracker ? s->tracker->duplicates : 0);
+	out_str(o, ",\"out_of_memory\":");
 	out_u64(o, s->tracker ? s->tracker->oom : 0);
 	out_str(o, ",\"input_errors\":");
 	out_u64(o, s->input_errors);

@@ -107,7 +107,7 @@ static void listing(struct report *r)
 {
 	struct out *o = r->out;
 	size_t wc = 6, ws = 6;
-	char ep[64], a[40], d[32], pk[48], by[48], fl[256];
+	char ep[64], a[40], d[32], pk[48], by[48], fl[256], zk[ZEEK_HISTORY_MAX + 8];
 
 	if (!r->nkept)
 		return;
@@ -125,9 +125,9 @@ static void listing(struct report *r)
 	}
 	out_fmt(o, "CONNECTIONS (not closed cleanly first; %zu of %llu listed)\n", r->nkept,
 		(unsigned long long)r->connections);
-	out_fmt(o, "%6s  %-*s  %-*s  %-12s  %-12s  %-15s  %8s  %-13s  %-19s  %s\n", "ID", (int)wc,
-		"CLIENT", (int)ws, "SERVER", "CLIENT_STATE", "SERVER_STATE", "START (UTC)",
-		"DURATION", "PACKETS C/S", "BYTES C/S", "FLAGS");
+	out_fmt(o, "%6s  %-*s  %-*s  %-12s  %-12s  %-15s  %8s  %-13s  %-19s  %-18s  %s\n", "ID",
+		(int)wc, "CLIENT", (int)ws, "SERVER", "CLIENT_STATE", "SERVER_STATE", "START (UTC)",
+		"DURATION", "PACKETS C/S", "BYTES C/S", "ZEEK", "FLAGS");
 	for (size_t i = 0; i < r->nkept; i++) {
 		const struct conn *c = r->kept[i];
 		char cl[64], sv[64];
@@ -141,12 +141,23 @@ static void listing(struct report *r)
 		snprintf(by, sizeof(by), "%llu/%llu", (unsigned long long)c->peer[0].bytes,
 			 (unsigned long long)c->peer[1].bytes);
 		flags_str(c, fl, sizeof(fl));
-		out_fmt(o, "%6llu  %-*s  %-*s  %-12s  %-12s  %-15s  %8s  %-13s  %-19s  %s\n",
+		/* Zeek's conn_state and history, e.g. "SF ShADadFf" */
+		{
+			size_t n = strlen(zeek_conn_state(c));
+
+			memcpy(zk, zeek_conn_state(c), n);
+			zk[n++] = ' ';
+			if (!zeek_history(c, zk + n, sizeof(zk) - n)) {
+				zk[n] = '-';
+				zk[n + 1] = 0;
+			}
+		}
+		out_fmt(o, "%6llu  %-*s  %-*s  %-12s  %-12s  %-15s  %8s  %-13s  %-19s  %-18s  %s\n",
 			(unsigned long long)c->id, (int)wc, cl, (int)ws, sv,
 			tcp_state_name((enum tcp_state)c->peer[0].state),
 			tcp_state_name((enum tcp_state)c->peer[1].state),
 			hms(c->first_ns, a, sizeof(a)), duration_str(c->last_ns - c->first_ns, d, sizeof(d)),
-			pk, by, fl);
+			pk, by, zk, fl);
 		if (r->opt->timeline)
 			timeline(r, c);
 	}
@@ -183,6 +194,9 @@ static void counters(struct report *r, const struct run_summary *s)
 	}
 	if (any)
 		out_char(o, '\n');
+	if (s->tracker && s->tracker->duplicates)
+		out_fmt(o, "Duplicates ignored: %llu segments captured twice within 1 ms "
+			"(SPAN or mirror port)\n", (unsigned long long)s->tracker->duplicates);
 	if (s->tracker && s->tracker->oom)
 		out_fmt(o, "Out of memory: %llu segments could not be tracked\n",
 			(unsigned long long)s->tracker->oom);

@@ -177,7 +177,10 @@ int run_files(const struct options *o, int out_fd)
 		capture_close(cap);
 	}
 
-	if (!pipeline_finish(&pl, o->at_set ? (at_known ? at_ns : o->at_ns) : sum->last_ns, o->at_set) &&
+	/* A usage error (a filter expression the link type cannot take) gets no
+	 * report: the command was wrong, and an empty report reads as "no traffic". */
+	if (status != 2 &&
+	    !pipeline_finish(&pl, o->at_set ? (at_known ? at_ns : o->at_ns) : sum->last_ns, o->at_set) &&
 	    status == 0) {
 		fprintf(stderr, "tcpstate: cannot write the report: %s\n", strerror(errno));
 		status = 1;

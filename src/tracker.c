@@ -861,6 +861,42 @@ static void check_unseen(struct tracker *t, struct conn *c, int s, const struct 
 	}
 }
 
+/* A segment captured twice: SPAN and mirror ports copy each packet on the
+ * way in and on the way out, microseconds apart. Fed twice, the copy would
+ * read as a retransmission proving the first was never accepted. A copy
+ * repeats every header field of the sender's previous segment within
+ * DUPLICATE_NS; a real retransmission cannot come that soon (RFC 6298's RTO
+ * is at least 1 s, Linux's 200 ms, its tail-loss probe 10 ms) and its
+ * timestamp option usually differs. */
+#define DUPLICATE_NS 1000000ULL
+
+static uint64_t segment_sig(const struct packet *p)
+{
+	uint64_t a = (uint64_t)p->seq << 32 | p->ack;
+	uint64_t b = (uint64_t)p->window << 48 | (uint64_t)p->flags << 40 |
+		     (uint64_t)p->opt.sack_blocks << 32 | p->payload_len;
+	uint64_t c = (uint64_t)p->opt.has_timestamps << 32 | p->opt.ts_val;
+	uint64_t h = a;
+
+	/* splitmix64 finaliser over the three words */
+	for (int i = 0; i < 2; i++) {
+		h ^= i == 0 ? b : c;
+		h ^= h >> 30;
+		h *= 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 27;
+		h *= 0x94d049bb133111ebULL;
+		h ^= h >> 31;
+	}
+	return h;
+}
+
+static bool is_duplicate(const struct peer *pe, uint64_t sig, uint64_t ts)
+{
+	uint64_t gap = ts >= pe->last_ns ? ts - pe->last_ns : pe->last_ns - ts;
+
+	return (pe->bits & PB_SEEN) && pe->last_sig == sig && gap <= DUPLICATE_NS;
+}
+
 void tracker_packet(struct tracker *t, const struct packet *p)
 {
 	struct flow_key key;
@@ -868,6 +904,7 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 	bool valid = tcp_fsm_classify(p->flags, &ev);
 	bool anomalous = false;
 	struct conn *c;
+	uint64_t sig;
 	int side, s;
 
 	t->st.segments++;
@@ -877,6 +914,12 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 
 	flow_key_make(p, &key, &side);
 	c = flow_table_find(t->ft, &key);
+	sig = segment_sig(p);
+	if (c && is_duplicate(&c->peer[conn_role_of_side(c, side)], sig, p->ts_ns)) {
+		t->st.duplicates++;
+		zeek_copy(c, conn_role_of_side(c, side), p);   /* Zeek and tshark count the copy */
+		return;
+	}
 	if (c) {
 		settle(t, c, p->ts_ns);
 		if (valid && ev == EV_SYN &&
@@ -886,8 +929,13 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 			if (c)
 				c->flags |= CF_PORT_REUSED;
 		}
+	} else if (valid) {
+		c = conn_new(t, &key, side, ev, p);
 	} else {
-		c = conn_new(t, &key, side, valid ? ev : EV_ACK, p);
+		/* Impossible flags (a NULL or Xmas scan) say nothing about either
+		 * endpoint: no connection is made up from them, the anomaly counts it. */
+		note_anomaly(t, NULL, p, AN_BAD_FLAGS);
+		return;
 	}
 	if (!c) {
 		t->st.oom++;
@@ -911,6 +959,7 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 	measure_rtt(c, s, p);
 	c->peer[s].bits |= PB_SEEN;
 	c->peer[s].last_ns = p->ts_ns;
+	c->peer[s].last_sig = sig;
 	c->peer[s].unanswered++;
 	c->peer[!s].unanswered = 0;
 	zeek_segment(c, s, p);

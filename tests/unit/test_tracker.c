@@ -586,6 +586,7 @@ static void test_crossing(void)
 	seg(&r, C, A, 1002, 5002, 0, 2011);
 	c = finish(&r, 3300, 0);                  /* 1.3 s of silence > 1.2 x the 1 s gap */
 	STATES(c, "TIME_WAIT", "CLOSED");
+	run_free(&r);
 
 	/* A retransmission 20 us after a held copy crossed it (the client's
 	 * round trip is 1 ms): that copy is still held, then confirmed by

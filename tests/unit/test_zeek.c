@@ -1,0 +1,555 @@
+/* test_zeek.c - Zeek's conn_state and history on hand-built segment
+ * sequences, one per conn_state code and per history rule. Expected values
+ * come from Zeek's documented definitions (base/protocols/conn/main.zeek)
+ * and, where those are silent, from the Zeek baselines named in comments,
+ * never from tcpstate's output. Client 10.0.0.1, server 10.0.0.2. */
+#include <stdlib.h>
+
+#include "test.h"
+#include "tracker.h"
+
+#define MS 1000000ULL
+#define S 1000000000ULL
+#define T0 (1700000000ULL * S)
+
+struct run {
+	struct tracker *t;
+	struct conn *conns[16];
+	int n;
+	uint64_t number;
+	uint16_t cport, sport;
+};
+
+static bool take(void *ctx, struct conn *c)
+{
+	struct run *r = ctx;
+
+	if (r->n == 16)
+		return false;
+	r->conns[r->n++] = c;
+	return true;
+}
+
+static void run_init(struct run *r, uint16_t cport, uint16_t sport)
+{
+	struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S };
+	struct tracker_sink sk = { .retired = take };
+
+	memset(r, 0, sizeof(*r));
+	sk.ctx = r;
+	r->t = tracker_create(&cfg, &sk);
+	r->cport = cport;
+	r->sport = sport;
+}
+
+static void run_free(struct run *r)
+{
+	tracker_destroy(r->t);
+	for (int i = 0; i < r->n; i++)
+		conn_destroy(r->conns[i]);
+}
+
+/* One segment of an IPv4 connection with 20-byte IP and TCP headers. */
+static void seg_w(struct run *r, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack,
+		  uint32_t len, uint64_t ms, uint16_t window)
+{
+	struct packet p;
+	uint8_t ca[4] = { 10, 0, 0, 1 }, sa[4] = { 10, 0, 0, 2 };
+
+	memset(&p, 0, sizeof(p));
+	p.family = 4;
+	p.ts_ns = T0 + ms * MS;
+	p.number = ++r->number;
+	memcpy(p.src, from_client ? ca : sa, 4);
+	memcpy(p.dst, from_client ? sa : ca, 4);
+	p.sport = from_client ? r->cport : r->sport;
+	p.dport = from_client ? r->sport : r->cport;
+	p.flags = flags;
+	p.seq = seq;
+	p.ack = ack;
+	p.payload_len = len;
+	p.ip_len = 40 + len;
+	p.window = window;
+	tracker_packet(r->t, &p);
+}
+
+static void seg(struct run *r, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack,
+		uint32_t len, uint64_t ms)
+{
+	seg_w(r, from_client, flags, seq, ack, len, ms, 65535);
+}
+
+#define C true
+#define SV false
+#define SYN TH_SYN
+#define SA (TH_SYN | TH_ACK)
+#define A TH_ACK
+#define FA (TH_FIN | TH_ACK)
+#define RA (TH_RST | TH_ACK)
+#define R TH_RST
+#define PA (TH_PSH | TH_ACK)
+
+static struct conn *finish(struct run *r, uint64_t ms)
+{
+	tracker_finish(r->t, T0 + ms * MS);
+	return r->n ? r->conns[0] : NULL;
+}
+
+#define ZEEK(c, st, hist) do { \
+	char h_[ZEEK_HISTORY_MAX + 2]; \
+	CHECK((c) != NULL); \
+	if (c) { \
+		zeek_history((c), h_, sizeof(h_)); \
+		CHECK_EQ_STR(zeek_conn_state(c), st); \
+		CHECK_EQ_STR(h_, hist); \
+	} \
+} while (0)
+
+/* Client ISN 1000, server ISN 5000. */
+static void handshake(struct run *r)
+{
+	seg(r, C, SYN, 1000, 0, 0, 0);
+	seg(r, SV, SA, 5000, 1001, 0, 1);
+	seg(r, C, A, 1001, 5001, 0, 2);
+}
+
+/* S0: "Connection attempt seen, no reply." A retransmitted SYN (same ISN)
+ * adds no second S: S, H, F, R repeat only with a new sequence number. */
+static void test_s0(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, C, SYN, 1000, 0, 0, 1000);
+	c = finish(&r, 2000);
+	ZEEK(c, "S0", "S");
+	CHECK(c && !zeek_flipped(c));
+	run_free(&r);
+}
+
+/* S1: "Connection established, not terminated." SF: "Normal establishment
+ * and termination." Upper case for the originator, lower for the responder;
+ * A and D once per side. */
+static void test_s1_sf(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, PA, 1001, 5001, 100, 3);
+	seg(&r, SV, PA, 5001, 1101, 200, 4);
+	seg(&r, C, A, 1101, 5201, 0, 5);     /* the client's second pure ACK: no letter */
+	seg(&r, SV, A, 5201, 1101, 0, 6);    /* the server's first: 'a' */
+	c = finish(&r, 7);
+	ZEEK(c, "S1", "ShADda");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, PA, 1001, 5001, 100, 3);
+	seg(&r, SV, PA, 5001, 1101, 200, 4);
+	seg(&r, C, FA, 1101, 5201, 0, 5);
+	seg(&r, SV, FA, 5201, 1102, 0, 6);
+	seg(&r, C, A, 1102, 5202, 0, 7);
+	c = finish(&r, 8);
+	ZEEK(c, "SF", "ShADdFf");
+	/* TCP_Endpoint::Size(): sequence space without SYN and FIN */
+	CHECK_EQ_INT(c ? zeek_size(c, ROLE_CLIENT) : 0, 100);
+	CHECK_EQ_INT(c ? zeek_size(c, ROLE_SERVER) : 0, 200);
+	/* IP total lengths: 5 client packets of 40 bytes + 100 of data */
+	CHECK_EQ_INT(c ? zeek_ip_bytes(c, ROLE_CLIENT) : 0, 300);
+	/* duration stops when both sides have closed: the final ACK is not in it */
+	CHECK_EQ_INT(c ? zeek_duration_ns(c) : 0, 6 * MS);
+	CHECK_EQ_INT(c ? zeek_flag_count(c, ROLE_CLIENT, ZFC_SYN) : 0, 1);
+	CHECK_EQ_INT(c ? zeek_flag_count(c, ROLE_SERVER, ZFC_SYNACK) : 0, 1);
+	CHECK_EQ_INT(c ? zeek_flag_count(c, ROLE_SERVER, ZFC_FIN) : 0, 1);
+	run_free(&r);
+}
+
+/* REJ: "Connection attempt rejected." RSTOS0: "Originator sent a SYN
+ * followed by a RST, we never saw a SYN-ACK" (baseline
+ * conn_state-RST-behavior: "SR, RSTOS0", "SaR, RSTOS0", "SaFR, OTH"). */
+static void test_rej_rstos0(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, RA, 0, 1001, 0, 1);
+	c = finish(&r, 2);
+	ZEEK(c, "REJ", "Sr");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, C, R, 1001, 0, 0, 1);
+	c = finish(&r, 2);
+	ZEEK(c, "RSTOS0", "SR");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, A, 5000, 1001, 0, 1);   /* an ACK before any SYN-ACK */
+	seg(&r, C, R, 1001, 0, 0, 2);
+	c = finish(&r, 3);
+	ZEEK(c, "RSTOS0", "SaR");
+	run_free(&r);
+
+	/* The FIN makes it no longer "SYN then RST": OTH */
+	run_init(&r, 40000, 80);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, A, 5000, 1001, 0, 1);
+	seg(&r, C, FA, 1001, 5000, 0, 2);
+	seg(&r, C, R, 1002, 0, 0, 3);
+	c = finish(&r, 4);
+	ZEEK(c, "OTH", "SaFR");
+	run_free(&r);
+}
+
+/* S2: "established and close attempt by originator seen (but no reply from
+ * responder)"; S3 the same by the responder. */
+static void test_s2_s3(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 3);
+	c = finish(&r, 4);
+	ZEEK(c, "S2", "ShAF");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, SV, FA, 5001, 1001, 0, 3);
+	c = finish(&r, 4);
+	ZEEK(c, "S3", "ShAf");
+	run_free(&r);
+}
+
+/* RSTO: "established, originator aborted (sent a RST)"; RSTR: "Responder
+ * sent a RST". RSTRH: "Responder sent a SYN ACK followed by a RST, we never
+ * saw a SYN from the (purported) originator" - the SYN-ACK from port 80
+ * makes Zeek flip the connection at once ('^' first). */
+static void test_rsto_rstr_rstrh(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, RA, 1001, 5001, 0, 3);
+	c = finish(&r, 4);
+	ZEEK(c, "RSTO", "ShAR");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, SV, RA, 5001, 1001, 0, 3);
+	c = finish(&r, 4);
+	ZEEK(c, "RSTR", "ShAr");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	seg(&r, SV, SA, 5000, 1001, 0, 0);
+	seg(&r, SV, R, 5001, 0, 0, 1);
+	c = finish(&r, 2);
+	ZEEK(c, "RSTRH", "^hr");
+	CHECK(c && zeek_orig_role(c) == ROLE_CLIENT);
+	run_free(&r);
+}
+
+/* SH: "Originator sent a SYN followed by a FIN, we never saw a SYN ACK";
+ * SHR: "Responder sent a SYN ACK followed by a FIN, we never saw a SYN". */
+static void test_sh_shr(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, C, FA, 1001, 0, 0, 1);
+	c = finish(&r, 2);
+	ZEEK(c, "SH", "SF");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	seg(&r, SV, SA, 5000, 1001, 0, 0);
+	seg(&r, SV, FA, 5001, 1001, 0, 1);
+	c = finish(&r, 2);
+	ZEEK(c, "SHR", "^hf");
+	run_free(&r);
+}
+
+/* OTH: "No SYN seen, just midstream traffic". The first packet comes from
+ * port 80, a likely server port, so Zeek flips it (^). */
+static void test_oth_midstream(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	seg(&r, SV, PA, 5001, 1001, 100, 0);
+	seg(&r, C, A, 1001, 5101, 0, 1);
+	c = finish(&r, 2);
+	ZEEK(c, "OTH", "^dA");
+	CHECK(c && zeek_orig_role(c) == ROLE_CLIENT);
+	run_free(&r);
+
+	/* Neither port is a likely server port: the first sender originates. */
+	run_init(&r, 40000, 45000);
+	seg(&r, SV, PA, 5001, 1001, 100, 0);
+	seg(&r, C, A, 1001, 5101, 0, 1);
+	c = finish(&r, 2);
+	ZEEK(c, "OTH", "Da");
+	CHECK(c && conn_port(c, zeek_orig_role(c)) == 45000);
+	run_free(&r);
+}
+
+/* A SYN-ACK first, then an ACK: flipped on the second packet, the letters
+ * so far change case behind a leading '^' (baselines core.tcp.missing-syn
+ * "^hADdFaf", core.conn-size-flip "^haf"). Ports 40000/45000: no port-based
+ * flip. */
+static void test_flip_second_packet(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 45000);
+	seg(&r, SV, SA, 5000, 1001, 0, 0);
+	seg(&r, C, A, 1001, 5001, 0, 1);
+	seg(&r, C, PA, 1001, 5001, 10, 2);
+	seg(&r, SV, FA, 5001, 1011, 0, 3);
+	seg(&r, C, FA, 1011, 5002, 0, 4);
+	c = finish(&r, 5);
+	ZEEK(c, "SF", "^hADfF");
+	CHECK(c && zeek_orig_role(c) == ROLE_CLIENT);
+	run_free(&r);
+
+	/* only the server's side captured */
+	run_init(&r, 2745, 281);
+	seg(&r, SV, SA, 5000, 1001, 0, 0);
+	seg(&r, SV, A, 5001, 1053, 0, 40);
+	seg(&r, SV, FA, 5001, 1054, 0, 10000);
+	c = finish(&r, 10001);
+	ZEEK(c, "SHR", "^haf");
+	run_free(&r);
+}
+
+/* SYN-ACK captured before its SYN (Zeek trace handshake-reorder with
+ * likely_server_ports emptied; here ports 40000/45000 stand in): the SYN
+ * from the responder flips the roles and '^' follows its letter:
+ * "Hs^ADadFf". */
+static void test_flip_reversed_handshake(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 45000);
+	seg(&r, SV, SA, 5000, 1001, 0, 0);
+	seg(&r, C, SYN, 1000, 0, 0, 1);
+	seg(&r, C, A, 1001, 5001, 0, 2);
+	seg(&r, C, PA, 1001, 5001, 10, 3);
+	seg(&r, SV, A, 5001, 1011, 0, 4);
+	seg(&r, SV, PA, 5001, 1011, 20, 5);
+	seg(&r, C, FA, 1011, 5021, 0, 6);
+	seg(&r, SV, FA, 5021, 1012, 0, 7);
+	c = finish(&r, 8);
+	ZEEK(c, "SF", "Hs^ADadFf");
+	CHECK(c && zeek_orig_role(c) == ROLE_CLIENT);
+	run_free(&r);
+}
+
+/* t, w: logged at the 1st, 10th, 100th ... occurrence ("recorded in a
+ * logarithmic fashion"). */
+static void test_scaled_letters(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, SV, PA, 5001, 1001, 100, 3);
+	for (int i = 0; i < 10; i++)   /* 10 retransmissions, 300 ms apart: t at 1 and at 10 */
+		seg(&r, SV, PA, 5001, 1001, 100, 300 * (1 + (uint64_t)i));
+	seg(&r, C, A, 1001, 5101, 0, 3301);
+	c = finish(&r, 3302);
+	ZEEK(c, "S1", "ShAdtt");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	for (int i = 0; i < 100; i++)  /* 100 zero-window ACKs, 300 ms apart: W at 1, 10, 100 */
+		seg_w(&r, C, A, 1001, 5001, 0, 300 * (1 + (uint64_t)i), 0);
+	c = finish(&r, 30301);
+	ZEEK(c, "S1", "ShAWWW");
+	run_free(&r);
+}
+
+/* More than the 19 letters kept: the history ends in '+' (not a Zeek
+ * letter: Zeek's own would go on with the final 'f'). */
+static void test_long_history(void)
+{
+	struct run r;
+	struct conn *c;
+	uint64_t ms = 10;
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, PA, 1001, 5001, 100, 3);
+	seg(&r, SV, PA, 5001, 1101, 100, 4);
+	seg(&r, SV, A, 5101, 1101, 0, 5);
+	for (int i = 0; i < 100; i++, ms += 300)
+		seg(&r, C, PA, 1001, 5101, 100, ms);
+	for (int i = 0; i < 100; i++, ms += 300)
+		seg(&r, SV, PA, 5001, 1101, 100, ms);
+	for (int i = 0; i < 100; i++, ms += 300)
+		seg_w(&r, C, A, 1101, 5101, 0, ms, 0);
+	for (int i = 0; i < 100; i++, ms += 300)
+		seg_w(&r, SV, A, 5101, 1101, 0, ms, 0);
+	seg(&r, C, FA, 1101, 5101, 0, ms);
+	seg(&r, SV, FA, 5101, 1102, 0, ms + 1);
+	c = finish(&r, ms + 2);
+	ZEEK(c, "SF", "ShADdaTTTtttWWWwwwF+");
+	run_free(&r);
+}
+
+/* I: FIN and RST together; Q: other multi-flag packets (SYN+FIN). F again
+ * only for a FIN at a new sequence number. */
+static void test_multi_flags_and_repeats(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, TH_FIN | TH_RST | TH_ACK, 1001, 5001, 0, 3);
+	seg(&r, SV, TH_SYN | TH_FIN, 5000, 0, 0, 4);
+	c = finish(&r, 5);
+	ZEEK(c, "RSTO", "ShAIq");
+	run_free(&r);
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 3);
+	seg(&r, C, FA, 1001, 5001, 0, 300);   /* retransmission: same FIN */
+	seg(&r, SV, FA, 5001, 1002, 0, 301);
+	seg(&r, SV, FA, 5001, 1002, 0, 600);  /* again */
+	c = finish(&r, 601);
+	ZEEK(c, "SF", "ShAFf");
+	run_free(&r);
+}
+
+/* A content gap: the client acknowledges server data the capture never
+ * showed ('g', missed_bytes). */
+static void test_gap(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, SV, PA, 5001, 1001, 100, 3);
+	/* 5101..5201 lost at the capture point */
+	seg(&r, SV, PA, 5201, 1001, 100, 4);
+	seg(&r, C, A, 1001, 5301, 0, 5);
+	c = finish(&r, 6);
+	ZEEK(c, "S1", "ShAdg");   /* the client's A was logged in the handshake */
+	CHECK_EQ_INT(c ? zeek_missed_bytes(c) : 0, 200);
+	run_free(&r);
+
+	/* the hole filled late (reordering): no gap */
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, SV, PA, 5001, 1001, 100, 3);
+	seg(&r, SV, PA, 5201, 1001, 100, 4);
+	seg(&r, SV, PA, 5101, 1001, 100, 5);
+	seg(&r, C, A, 1001, 5301, 0, 6);
+	c = finish(&r, 7);
+	ZEEK(c, "S1", "ShAdt");   /* the late segment is below last_seq: 't' */
+	CHECK_EQ_INT(c ? zeek_missed_bytes(c) : 0, 0);
+	run_free(&r);
+}
+
+/* A segment captured twice within a millisecond (a SPAN copy): the tracker
+ * keeps it out of its state machine and hands it to zeek_copy(); Zeek counts
+ * it as a packet and a retransmission (baseline core.tcp.tcp-dups: every
+ * packet three times, "ShADTadtTtFf"). Called here directly, so the test
+ * does not depend on the tracker's duplicate rule. */
+static void test_copies(void)
+{
+	struct run r;
+	struct conn *c;
+	struct packet p;
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, PA, 1001, 5001, 100, 3);
+	c = finish(&r, 4);
+	memset(&p, 0, sizeof(p));
+	p.family = 4;
+	p.ts_ns = T0 + 3 * MS;
+	p.flags = PA;
+	p.seq = 1001;
+	p.ack = 5001;
+	p.payload_len = 100;
+	p.ip_len = 140;
+	p.window = 65535;
+	if (c)
+		zeek_copy(c, ROLE_CLIENT, &p);
+	ZEEK(c, "S1", "ShADT");
+	CHECK_EQ_INT(c ? zeek_packets(c, ROLE_CLIENT) : 0, 4);
+	CHECK_EQ_INT(c ? zeek_ip_bytes(c, ROLE_CLIENT) : 0, 4 * 40 + 200);
+	CHECK_EQ_INT(c ? zeek_size(c, ROLE_CLIENT) : 0, 100);
+	run_free(&r);
+}
+
+/* A new incarnation (new SYN after the close) starts a new Zeek record. */
+static void test_reuse_and_uid(void)
+{
+	struct run r;
+	char a[16], b[16];
+
+	run_init(&r, 40000, 80);
+	handshake(&r);
+	seg(&r, C, FA, 1001, 5001, 0, 3);
+	seg(&r, SV, FA, 5001, 1002, 0, 4);
+	seg(&r, C, A, 1002, 5002, 0, 5);
+	seg(&r, C, SYN, 90000, 0, 0, 1000);
+	tracker_finish(r.t, T0 + 1001 * MS);
+	CHECK_EQ_INT(r.n, 2);
+	if (r.n == 2) {
+		ZEEK(r.conns[0], "SF", "ShAFf");
+		ZEEK(r.conns[1], "S0", "S");
+		zeek_uid(r.conns[0], a, sizeof(a));
+		zeek_uid(r.conns[1], b, sizeof(b));
+		CHECK(a[0] == 'C' && strcmp(a, b) != 0);
+	}
+	run_free(&r);
+}
+
+int main(void)
+{
+	test_s0();
+	test_s1_sf();
+	test_rej_rstos0();
+	test_s2_s3();
+	test_rsto_rstr_rstrh();
+	test_sh_shr();
+	test_oth_midstream();
+	test_flip_second_packet();
+	test_flip_reversed_handshake();
+	test_scaled_letters();
+	test_multi_flags_and_repeats();
+	test_long_history();
+	test_gap();
+	test_reuse_and_uid();
+	test_copies();
+	printf("sizeof(struct zeek_conn) = %zu\n", sizeof(struct zeek_conn));
+	return test_done("test_zeek");
+}
