@@ -21,6 +21,9 @@
 #include "decode.h"
 #include "run.h"
 
+/* The most connections a live text report keeps for its list (--limit 0). */
+#define LIVE_MAX_LIMIT 1000
+
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t report_requested;
 static pcap_t *live_pcap;   /* for pcap_breakloop() from the signal handler */
@@ -159,13 +162,25 @@ static bool drop_privileges(const char *user, char *err, size_t errlen)
 	return true;
 }
 
+/* libpcap's counters. Only the parent reads them: a read resets the
+ * kernel's counters, which libpcap adds up in its handle, so a read in the
+ * SIGUSR1 child would lose them for the parent. */
+static bool capture_stats(pcap_t *p, struct pcap_stat *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	return pcap_stats(p, ps) == 0;
+}
+
 struct live {
 	const struct options *opt;
 	struct pipeline *pl;
+	struct out *tick_out;     /* the report's output; stderr with --format zeek */
 	int dlt;
-	uint64_t frames_at_tick, conns_at_tick, retired_at_tick;
+	uint64_t frames_at_tick, segments_at_tick, conns_at_tick, retired_at_tick;
+	uint64_t prev_tick_ns;
 	size_t alerts_written;
-	bool tty;
+	bool tty;                 /* text on a terminal: ticks refresh the screen */
+	bool report_on_screen;    /* a full report is on the terminal: do not clear it */
 	bool stop_on_count;
 };
 
@@ -199,11 +214,22 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *d
 		lv->stop_on_count = true;
 }
 
+/* Take in what the kernel has already captured, so that a report asked for
+ * now (a signal, the end) includes every packet seen before it. A signal's
+ * pcap_breakloop() may still be pending: it ends the first call at once. */
+static void drain(struct live *lv, pcap_t *p)
+{
+	for (int i = 0; i < 2; i++)
+		if (pcap_dispatch(p, -1, on_packet, (u_char *)lv) != PCAP_ERROR_BREAK)
+			break;
+}
+
 /* The states of the open connections, for the tick. */
 struct tick_counts {
 	uint64_t state[2][TS_COUNT];
 	uint64_t stuck_cw, half_open;
-	uint64_t cw_after_ns, now_ns;
+	uint64_t new_stuck_cw, new_half_open;   /* since the previous tick */
+	uint64_t cw_after_ns, now_ns, prev_ns;
 };
 
 static void count_open(void *ctx, const struct conn *c)
@@ -212,26 +238,33 @@ static void count_open(void *ctx, const struct conn *c)
 
 	for (int r = 0; r < 2; r++) {
 		uint8_t st = c->peer[r].state;
+		uint64_t since = c->peer[r].since_ns;
 
 		tc->state[r][st]++;
-		if (st == TS_CLOSE_WAIT && tc->now_ns > c->peer[r].since_ns &&
-		    tc->now_ns - c->peer[r].since_ns >= tc->cw_after_ns)
+		if (st == TS_CLOSE_WAIT && tc->now_ns > since && tc->now_ns - since >= tc->cw_after_ns) {
 			tc->stuck_cw++;
+			/* stuck since the previous tick: it crossed the threshold meanwhile */
+			if (tc->prev_ns <= since || tc->prev_ns - since < tc->cw_after_ns)
+				tc->new_stuck_cw++;
+		}
 	}
 	if (c->peer[ROLE_SERVER].state == TS_SYN_RECEIVED ||
-	    (c->peer[ROLE_CLIENT].state == TS_SYN_SENT && c->peer[ROLE_SERVER].state == TS_CLOSED))
+	    (c->peer[ROLE_CLIENT].state == TS_SYN_SENT && c->peer[ROLE_SERVER].state == TS_CLOSED)) {
 		tc->half_open++;
+		if (c->first_ns > tc->prev_ns)
+			tc->new_half_open++;
+	}
 }
 
 static void tick(struct live *lv, pcap_t *p, uint64_t now)
 {
 	struct pipeline *pl = lv->pl;
-	struct out *o = pl->out;
+	struct out *o = lv->tick_out;
 	const struct tracker_stats *ts;
 	struct analyses_counts ac;
 	struct tick_counts tc;
 	struct pcap_stat ps;
-	bool have_ps = pcap_stats(p, &ps) == 0;
+	bool have_ps = capture_stats(p, &ps);
 	char tm[40];
 
 	tracker_tick(pl->trk, now);
@@ -239,6 +272,7 @@ static void tick(struct live *lv, pcap_t *p, uint64_t now)
 	memset(&tc, 0, sizeof(tc));
 	tc.cw_after_ns = lv->opt->close_wait_after_ns;
 	tc.now_ns = now;
+	tc.prev_ns = lv->prev_tick_ns;
 	tracker_foreach(pl->trk, count_open, &tc);
 	analyses_counts(pl->an, &ac);
 
@@ -249,7 +283,8 @@ static void tick(struct live *lv, pcap_t *p, uint64_t now)
 		out_secs(o, lv->opt->interval_ns);
 		out_fmt(o, ",\"packets\":%llu,\"tcp_segments\":%llu,\"open\":%llu,\"new_connections\":%llu,\"finished\":%llu",
 			(unsigned long long)(pl->sum.frames - lv->frames_at_tick),
-			(unsigned long long)pl->sum.segments, (unsigned long long)tracker_open_count(pl->trk),
+			(unsigned long long)(pl->sum.segments - lv->segments_at_tick),
+			(unsigned long long)tracker_open_count(pl->trk),
 			(unsigned long long)(ts->connections - lv->conns_at_tick),
 			(unsigned long long)(ts->retired - lv->retired_at_tick));
 		out_str(o, ",\"states\":{");
@@ -259,9 +294,11 @@ static void tick(struct live *lv, pcap_t *p, uint64_t now)
 				out_fmt(o, "%s\"%s\":%llu", s ? "," : "", tcp_state_name((enum tcp_state)s),
 					(unsigned long long)tc.state[r][s]);
 		}
-		out_fmt(o, "}},\"close_wait_stuck\":%llu,\"half_open\":%llu,\"syn_alerts\":%llu,"
+		out_fmt(o, "}},\"close_wait_stuck\":%llu,\"new_close_wait_stuck\":%llu,\"half_open\":%llu,"
+			"\"new_half_open\":%llu,\"syn_alerts\":%llu,"
 			"\"time_wait\":%llu,\"time_wait_peak\":%llu,\"expired\":%llu,\"evicted\":%llu",
-			(unsigned long long)tc.stuck_cw, (unsigned long long)tc.half_open,
+			(unsigned long long)tc.stuck_cw, (unsigned long long)tc.new_stuck_cw,
+			(unsigned long long)tc.half_open, (unsigned long long)tc.new_half_open,
 			(unsigned long long)ac.syn_alerts, (unsigned long long)ac.time_wait_now,
 			(unsigned long long)ac.time_wait_peak, (unsigned long long)ts->expired,
 			(unsigned long long)ts->evicted);
@@ -273,7 +310,7 @@ static void tick(struct live *lv, pcap_t *p, uint64_t now)
 		out_str(o, "}\n");
 		lv->alerts_written = analyses_write_alerts_since(pl->an, o, lv->alerts_written);
 	} else {
-		if (lv->tty)
+		if (lv->tty && !lv->report_on_screen)
 			out_str(o, "\033[H\033[2J");
 		out_fmt(o, "%s  open %llu (+%llu, -%llu)", time_str(now, tm, sizeof(tm)) + 11,
 			(unsigned long long)tracker_open_count(pl->trk),
@@ -283,8 +320,9 @@ static void tick(struct live *lv, pcap_t *p, uint64_t now)
 			if (tc.state[0][s] || tc.state[1][s])
 				out_fmt(o, "  %s %llu/%llu", tcp_state_name((enum tcp_state)s),
 					(unsigned long long)tc.state[0][s], (unsigned long long)tc.state[1][s]);
-		out_fmt(o, "  | stuck CLOSE_WAIT %llu, half-open %llu, SYN alerts %llu, TIME_WAIT %llu (peak %llu)",
-			(unsigned long long)tc.stuck_cw, (unsigned long long)tc.half_open,
+		out_fmt(o, "  | stuck CLOSE_WAIT %llu (+%llu), half-open %llu (+%llu), SYN alerts %llu, TIME_WAIT %llu (peak %llu)",
+			(unsigned long long)tc.stuck_cw, (unsigned long long)tc.new_stuck_cw,
+			(unsigned long long)tc.half_open, (unsigned long long)tc.new_half_open,
 			(unsigned long long)ac.syn_alerts, (unsigned long long)ac.time_wait_now,
 			(unsigned long long)ac.time_wait_peak);
 		if (have_ps)
@@ -293,19 +331,53 @@ static void tick(struct live *lv, pcap_t *p, uint64_t now)
 		out_str(o, lv->tty ? "\n(states client/server; SIGUSR1: full report; Ctrl-C: stop)\n" : "\n");
 	}
 	out_flush(o);
+	if (o != pl->out)
+		out_flush(pl->out);   /* Zeek rows of the connections finished meanwhile */
 	lv->frames_at_tick = pl->sum.frames;
+	lv->segments_at_tick = pl->sum.segments;
 	lv->conns_at_tick = ts->connections;
 	lv->retired_at_tick = ts->retired;
+	lv->prev_tick_ns = now;
+}
+
+/* The counters come with every full report, before it (JSON: a "capture"
+ * record, so the summary stays last). A Zeek conn.log has no place for
+ * them: there they are on stderr, with the ticks. */
+static void write_capture(struct live *lv, const struct pcap_stat *ps, bool have)
+{
+	struct out *o = lv->pl->out;
+	bool lost = ps->ps_drop || ps->ps_ifdrop;
+
+	if (!have || lv->opt->format == FMT_ZEEK)
+		return;
+	if (lv->opt->format == FMT_JSON) {
+		out_str(o, "{\"type\":\"capture\",\"interface\":");
+		out_json_str(o, lv->opt->iface);
+		out_fmt(o, ",\"received\":%u,\"dropped\":%u,\"if_dropped\":%u", ps->ps_recv,
+			ps->ps_drop, ps->ps_ifdrop);
+		if (lost)
+			out_str(o, ",\"warning\":\"the kernel dropped packets: some states may be wrong\"");
+		out_str(o, "}\n");
+	} else {
+		out_fmt(o, "Live capture on %s: %u packets received by the filter, %u dropped by the kernel, %u dropped by the interface%s\n",
+			lv->opt->iface, ps->ps_recv, ps->ps_drop, ps->ps_ifdrop,
+			lost ? " (WARNING: some states may be wrong)" : "");
+	}
 }
 
 /* SIGUSR1: a forked copy settles a snapshot of everything and writes the
  * full report through the same code as the final one; the capture goes on
- * in the parent (the kernel buffers packets meanwhile). */
-static void full_report(struct live *lv, uint64_t now)
+ * in the parent (the kernel buffers packets meanwhile). On a terminal the
+ * report stays: later ticks are appended below it instead of clearing it. */
+static void full_report(struct live *lv, pcap_t *p, uint64_t now)
 {
+	struct pcap_stat ps;
+	bool have_ps = capture_stats(p, &ps);
 	pid_t pid;
 
+	out_flush(lv->tick_out);
 	out_flush(lv->pl->out);
+	lv->report_on_screen = lv->tty;
 	pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "tcpstate: cannot write the report now: %s\n", strerror(errno));
@@ -314,6 +386,7 @@ static void full_report(struct live *lv, uint64_t now)
 	if (pid == 0) {
 		signal(SIGINT, SIG_IGN);
 		signal(SIGTERM, SIG_IGN);
+		write_capture(lv, &ps, have_ps);
 		pipeline_finish(lv->pl, now, false);
 		_exit(0);
 	}
@@ -321,12 +394,13 @@ static void full_report(struct live *lv, uint64_t now)
 		;
 }
 
-static void pcap_counters(pcap_t *p)
+static void pcap_counters(struct live *lv, pcap_t *p)
 {
 	struct pcap_stat ps;
 
-	if (pcap_stats(p, &ps) != 0)
+	if (!capture_stats(p, &ps))
 		return;
+	write_capture(lv, &ps, true);
 	fprintf(stderr, "tcpstate: %u packets received by the filter, %u dropped by the kernel, %u dropped by the interface\n",
 		ps.ps_recv, ps.ps_drop, ps.ps_ifdrop);
 	if (ps.ps_drop || ps.ps_ifdrop)
@@ -347,6 +421,13 @@ int run_live(const struct options *o, int out_fd)
 	for (int st = 0; st < TS_COUNT; st++)
 		if (!(o->idle_set & (1u << st)) && live_idle_default_s[st])
 			lo.idle_ns[st] = live_idle_default_s[st] * 1000000000ULL;
+	/* The text list keeps its connections until the end: "all" would keep
+	 * every connection of a run that may last weeks. */
+	if (o->format == FMT_TEXT && lo.limit == 0) {
+		lo.limit = LIVE_MAX_LIMIT;
+		fprintf(stderr, "tcpstate: live: --limit 0 lists at most %d connections (memory stays bounded)\n",
+			LIVE_MAX_LIMIT);
+	}
 	p = open_live(&lo, err, sizeof(err), &status);
 	if (!p) {
 		fprintf(stderr, "tcpstate: %s: %s\n", o->iface, err);
@@ -371,6 +452,14 @@ int run_live(const struct options *o, int out_fd)
 	lv.pl = &pl;
 	lv.dlt = pcap_datalink(p);
 	lv.tty = isatty(out_fd) && o->format == FMT_TEXT;
+	/* A Zeek conn.log on stdout takes nothing else: the ticks go to stderr. */
+	lv.tick_out = o->format == FMT_ZEEK ? out_create(STDERR_FILENO) : pl.out;
+	if (!lv.tick_out) {
+		fprintf(stderr, "tcpstate: out of memory\n");
+		pipeline_destroy(&pl);
+		pcap_close(p);
+		return 1;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -404,7 +493,8 @@ int run_live(const struct options *o, int out_fd)
 		}
 		if (report_requested) {
 			report_requested = 0;
-			full_report(&lv, now_realtime_ns());
+			drain(&lv, p);
+			full_report(&lv, p, now_realtime_ns());
 		}
 		if (o->duration_ns && mono - start >= o->duration_ns)
 			break;
@@ -413,12 +503,23 @@ int run_live(const struct options *o, int out_fd)
 			while (next_tick <= mono)
 				next_tick += lo.interval_ns;
 		}
+		/* Nobody reads the report any more (tcpstate -i eth0 | head):
+		 * stop rather than capture for nothing. */
+		if (out_failed(pl.out)) {
+			fprintf(stderr, "tcpstate: cannot write the report (output closed?); stopping\n");
+			status = 1;
+			break;
+		}
 	}
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-	pcap_counters(p);
+	if (status == 0)
+		drain(&lv, p);
+	pcap_counters(&lv, p);
 	if (!pipeline_finish(&pl, now_realtime_ns(), false) && status == 0)
 		status = 1;
+	if (lv.tick_out != pl.out)
+		out_destroy(lv.tick_out);
 	pipeline_destroy(&pl);
 	live_pcap = NULL;
 	pcap_close(p);
