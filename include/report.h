@@ -25,6 +25,8 @@ struct run_summary {
 	uint64_t first_ns, last_ns;               /* first and last frame read */
 	uint64_t ref_ns;                          /* the reference time */
 	bool ref_is_at;                           /* --at given */
+	const char *iface;                        /* live capture: the interface */
+	const char *ref_kind;                     /* live: "stop" or "snapshot"; NULL: from ref_is_at */
 	unsigned input_errors;                    /* files unreadable or damaged */
 	const struct tracker_stats *tracker;
 };

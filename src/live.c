@@ -182,6 +182,7 @@ struct live {
 	bool tty;                 /* text on a terminal: ticks refresh the screen */
 	bool report_on_screen;    /* a full report is on the terminal: do not clear it */
 	bool stop_on_count;
+	uint64_t ts_unit;         /* nanoseconds per tv_usec unit: 1, or 1000 if nano precision was refused */
 };
 
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
@@ -197,7 +198,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *d
 	}
 	why = decode_frame(lv->dlt, data, h->caplen, h->len, &p);
 	p.ts_ns = (uint64_t)(h->ts.tv_sec < 0 ? 0 : h->ts.tv_sec) * 1000000000ULL +
-		  (uint64_t)h->ts.tv_usec;
+		  (uint64_t)h->ts.tv_usec * lv->ts_unit;
 	if (!sum->frames)
 		sum->first_ns = p.ts_ns;
 	sum->frames++;
@@ -387,6 +388,7 @@ static void full_report(struct live *lv, pcap_t *p, uint64_t now)
 		signal(SIGINT, SIG_IGN);
 		signal(SIGTERM, SIG_IGN);
 		write_capture(lv, &ps, have_ps);
+		lv->pl->sum.ref_kind = "snapshot";
 		pipeline_finish(lv->pl, now, false);
 		_exit(0);
 	}
@@ -451,6 +453,8 @@ int run_live(const struct options *o, int out_fd)
 	lv.opt = &lo;
 	lv.pl = &pl;
 	lv.dlt = pcap_datalink(p);
+	lv.ts_unit = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
+	pl.sum.iface = o->iface;
 	lv.tty = isatty(out_fd) && o->format == FMT_TEXT;
 	/* A Zeek conn.log on stdout takes nothing else: the ticks go to stderr. */
 	lv.tick_out = o->format == FMT_ZEEK ? out_create(STDERR_FILENO) : pl.out;
@@ -516,6 +520,7 @@ int run_live(const struct options *o, int out_fd)
 	if (status == 0)
 		drain(&lv, p);
 	pcap_counters(&lv, p);
+	pl.sum.ref_kind = "stop";
 	if (!pipeline_finish(&pl, now_realtime_ns(), false) && status == 0)
 		status = 1;
 	if (lv.tick_out != pl.out)

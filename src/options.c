@@ -275,6 +275,7 @@ static int usage_error(char *err, size_t errlen, const char *fmt, ...)
 
 int options_parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
 {
+	const char *live_only = NULL;  /* a live-only option given, for the -r check */
 	int ch;
 
 	memset(o, 0, sizeof(*o));
@@ -314,10 +315,14 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		case 'B': {
 			uint64_t v;
 
-			if (!parse_u64(optarg, &v) || v == 0 || v > (ch == 's' ? 262144 : 4194304))
+			/* Linux cannot map a capture ring smaller than 64 KiB ("can't
+			 * mmap rx ring"): refuse it here, with a clear message. */
+			if (!parse_u64(optarg, &v) || v < (ch == 's' ? 1 : 64) ||
+			    v > (ch == 's' ? 262144 : 4194304))
 				return usage_error(err, errlen, "invalid -%c '%s': expected %s", ch, optarg,
 						   ch == 's' ? "a snapshot length from 1 to 262144" :
-							       "a buffer size in KiB from 1 to 4194304");
+							       "a buffer size in KiB from 64 to 4194304");
+			live_only = ch == 's' ? "-s" : "-B";
 			if (ch == 's')
 				o->snaplen = (int)v;
 			else
@@ -326,9 +331,11 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		}
 		case 'p':
 			o->no_promisc = true;
+			live_only = "-p";
 			break;
 		case 'Z':
 			o->user = optarg;
+			live_only = "-Z";
 			break;
 		case 'D':
 			o->action = ACT_LIST_IFACES;
@@ -336,6 +343,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		case OPT_DURATION:
 			if (!parse_seconds(optarg, &o->duration_ns) || !o->duration_ns)
 				return usage_error(err, errlen, "invalid --duration '%s': expected seconds", optarg);
+			live_only = "--duration";
 			break;
 		case OPT_IDLE_TIMEOUT: {
 			const char *eq = strchr(optarg, '=');
@@ -464,6 +472,10 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		return usage_error(err, errlen, "no input: give -r FILE (see --help)");
 	if (o->nfiles && o->iface)
 		return usage_error(err, errlen, "-r and -i cannot be combined");
+	if (o->nfiles && live_only)
+		return usage_error(err, errlen, "%s is for live capture (-i), not for -r files", live_only);
+	if (o->iface && o->at_set)
+		return usage_error(err, errlen, "--at is for -r files; a live capture reports as of now");
 	return 0;
 }
 

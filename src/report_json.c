@@ -138,7 +138,12 @@ void report_json_summary(struct report *r, const struct run_summary *s)
 			out_char(o, ',');
 		out_json_str(o, s->files[i]);
 	}
-	out_str(o, "],\"first_ts\":");
+	out_char(o, ']');
+	if (s->iface) {
+		out_str(o, ",\"interface\":");
+		out_json_str(o, s->iface);
+	}
+	out_str(o, ",\"first_ts\":");
 	if (s->frames)
 		out_ts(o, s->first_ns);
 	else
@@ -151,7 +156,7 @@ void report_json_summary(struct report *r, const struct run_summary *s)
 	out_str(o, ",\"reference_ts\":");
 	out_ts(o, s->ref_ns);
 	out_str(o, ",\"reference\":\"");
-	out_str(o, s->ref_is_at ? "at" : "last_packet");
+	out_str(o, s->ref_kind ? s->ref_kind : s->ref_is_at ? "at" : "last_packet");
 	out_str(o, "\",\"packets\":");
 	out_u64(o, s->frames);
 	out_str(o, ",\"tcp_segments\":");

@@ -23,6 +23,8 @@ static void header(struct report *r, const struct run_summary *s)
 	char a[40], b[40], d[32];
 
 	out_str(o, "Capture: ");
+	if (s->iface)
+		out_fmt(o, "live on %s", s->iface);
 	for (size_t i = 0; i < s->nfiles; i++) {
 		if (i)
 			out_str(o, ", ");
@@ -37,8 +39,10 @@ static void header(struct report *r, const struct run_summary *s)
 	} else {
 		out_str(o, "no packets\n");
 	}
-	if (s->frames || s->ref_is_at)
+	if (s->frames || s->ref_is_at || s->iface)
 		out_fmt(o, "States as of %s UTC (%s)\n", time_str(s->ref_ns, a, sizeof(a)),
+			s->ref_kind ? (strcmp(s->ref_kind, "stop") == 0 ? "when the capture stopped" :
+							      "a snapshot; the capture goes on") :
 			s->ref_is_at ? "--at" : "the last packet");
 	out_fmt(o, "%llu connections, %llu not closed cleanly\n\n",
 		(unsigned long long)r->connections, (unsigned long long)r->unclean);

@@ -49,6 +49,14 @@ static void test_errors(void)
 		{ "tcpstate", "-r", "x", "--bogus", NULL },
 		{ "tcpstate", "-r", NULL },
 		{ "tcpstate", "-r", "x", "-i", "lo", NULL },
+		{ "tcpstate", "-r", "x", "-Z", "nobody", NULL },    /* live-only with a file */
+		{ "tcpstate", "-r", "x", "--duration", "5", NULL },
+		{ "tcpstate", "-i", "lo", "--at", "+5", NULL },    /* --at is for files */
+		{ "tcpstate", "-i", "lo", "-B", "8", NULL },       /* below Linux's smallest ring */
+		{ "tcpstate", "-r", "x", "--report", "bogus", NULL },
+		{ "tcpstate", "-r", "x", "--syn-incomplete", "1.5", NULL },
+		{ "tcpstate", "-r", "x", "--idle-timeout", "ESTABLISHED", NULL },
+		{ "tcpstate", "-r", "x", "--idle-timeout", "TIME_WAIT=5", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
