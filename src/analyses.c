@@ -110,11 +110,15 @@ static void hll_merge(struct hll *into, const struct hll *from)
 
 /* ---- heavy hitters: space-saving with TOPK counters ---- */
 
+/* A newcomer replacing the smallest counter inherits its count (space-
+ * saving), so count is an upper bound; count - err, what it added itself,
+ * is certain and is what the reports show and rank by. */
 struct topk {
 	struct {
 		struct host_key key;
 		uint8_t plen;          /* prefix length, or 0 for a single address */
 		uint64_t count;
+		uint64_t err;          /* inherited from the key it replaced */
 	} e[TOPK];
 	unsigned n;
 };
@@ -135,18 +139,26 @@ static void topk_add(struct topk *t, const struct host_key *k, uint8_t plen)
 		t->e[t->n].key = *k;
 		t->e[t->n].plen = plen;
 		t->e[t->n].count = 1;
+		t->e[t->n].err = 0;
 		t->n++;
 		return;
 	}
 	t->e[min].key = *k; /* replaces the smallest, inheriting its count (space-saving) */
 	t->e[min].plen = plen;
+	t->e[min].err = t->e[min].count;
 	t->e[min].count++;
+}
+
+/* What the key certainly sent (since tracking began). */
+static uint64_t topk_certain(const struct topk *t, unsigned i)
+{
+	return t->e[i].count - t->e[i].err;
 }
 
 static void topk_sort(struct topk *t)
 {
 	for (unsigned i = 1; i < t->n; i++)
-		for (unsigned j = i; j > 0 && t->e[j].count > t->e[j - 1].count; j--) {
+		for (unsigned j = i; j > 0 && topk_certain(t, j) > topk_certain(t, j - 1); j--) {
 			__typeof__(t->e[0]) tmp = t->e[j];
 			t->e[j] = t->e[j - 1];
 			t->e[j - 1] = tmp;
@@ -171,6 +183,7 @@ static struct host_key prefix_of(const uint8_t *addr, uint8_t family)
 struct bucket_rec {
 	uint64_t start_ns;
 	uint64_t syns, sources, synacks, completed, rsts;
+	uint64_t unanswered;           /* SYNs of this bucket never answered (known when final) */
 	int64_t half_open;
 };
 
@@ -417,6 +430,7 @@ static void bucket_close(struct analyses *a, struct target *t)
 		al->synacks += b->synacks;
 		al->synack_rexmit += t->synack_rexmit;
 		al->rsts += b->rsts;
+		al->unanswered += b->unanswered;
 		if (b->syns > al->peak_syns)
 			al->peak_syns = b->syns;
 		if (b->half_open > al->half_open_peak)
@@ -539,18 +553,64 @@ void analyses_segment(void *ctx, const struct conn *c, int s, const struct packe
 		}
 		/* An RST without ACK is the kernel's answer to a segment for which
 		 * it has no socket (RFC 793 3.4): on a connection that was
-		 * established, the sender lost its state (reboot, dropped socket). */
-		if (!(f & TH_ACK) && c->peer[s].state == TS_CLOSED &&
-		    c->peer[s].prev_state >= TS_ESTABLISHED) {
+		 * established, the sender lost its state (reboot, dropped socket).
+		 * Only the RST that closed the sender counts (later ones answer
+		 * retransmissions); the peer's state is the one before this RST
+		 * if it took it, else its current one (an RST out of its window). */
+		const struct peer *ps = &c->peer[s], *pr = &c->peer[!s];
+
+		if (!(f & TH_ACK) && ps->state == TS_CLOSED && ps->since_ns == p->ts_ns &&
+		    ps->prev_state >= TS_ESTABLISHED) {
+			bool took = pr->state == TS_CLOSED && pr->since_ns == p->ts_ns;
 			struct finding x = {
 				.ep = ep_of(c, s), .peer = ep_of(c, !s), .conn_id = c->id,
 				.since_ns = p->ts_ns, .evidence_packet = p->number,
 				.first_packet = c->first_packet, .kind = HO_PEER_LOST_STATE,
-				.peer_state = c->peer[!s].prev_state,
+				.peer_state = took ? pr->prev_state : pr->state,
 			};
 			findings_add(&a->half[HO_PEER_LOST_STATE], &x);
 		}
 	}
+}
+
+/* Take one half-open connection back from the buckets of an alert that
+ * closed after `from`. */
+static void series_unsay(struct analyses *a, struct alert *al, uint64_t from)
+{
+	al->half_open_peak = 0;
+	for (size_t i = 0; i < al->nseries; i++) {
+		struct bucket_rec *b = &al->series[i];
+
+		if (b->start_ns + a->cfg.interval_ns > from && b->half_open > 0)
+			b->half_open--;
+		if (b->half_open > al->half_open_peak)
+			al->half_open_peak = b->half_open;
+	}
+}
+
+/* Take back a completion counted in the bucket at ts of an alert. */
+static void series_uncomplete(struct analyses *a, struct alert *al, uint64_t ts)
+{
+	for (size_t i = 0; i < al->nseries; i++) {
+		struct bucket_rec *b = &al->series[i];
+
+		if (ts >= b->start_ns && ts < b->start_ns + a->cfg.interval_ns && b->completed) {
+			b->completed--;
+			al->completed--;
+		}
+	}
+}
+
+/* Apply fn to the alerts of t that hold closed buckets: those raised, and
+ * the streak being built. */
+static void target_alerts(struct analyses *a, struct target *t,
+			  void (*fn)(struct analyses *, struct alert *, uint64_t), uint64_t ts)
+{
+	for (struct alert *al = a->alerts; al; al = al->next)
+		if (!memcmp(&al->target, &t->key, sizeof(t->key)))
+			fn(a, al, ts);
+	if (t->suspect && !t->suspect->open)
+		fn(a, t->suspect, ts);
 }
 
 void analyses_state(void *ctx, const struct conn *c, const struct transition *tr)
@@ -564,12 +624,34 @@ void analyses_state(void *ctx, const struct conn *c, const struct transition *tr
 		HASH_FIND(hh, a->targets, &k, sizeof(k), t);
 		if (t) {
 			t->half_open += tr->to == TS_SYN_RECEIVED ? 1 : -1;
+			/* A SYN-ACK that was never retransmitted and then given up
+			 * on held no request (a SYN cookie): it was never half-open.
+			 * The tracker knows only seconds later, after the buckets
+			 * counted it among the SYN_RECEIVED. */
+			if (tr->to == TS_CLOSED && tr->cause == TC_TIMEOUT &&
+			    !(c->peer[ROLE_SERVER].bits & PB_CTL_REXMIT))
+				target_alerts(a, t, series_unsay, c->peer[ROLE_SERVER].ctl_tx_ns);
 			if (tr->from == TS_SYN_RECEIVED && tr->to == TS_ESTABLISHED) {
-				if (a->have_origin)
+				/* A completion confirmed late (a held-back ACK) is dated
+				 * in the past: it counts in the current bucket, as
+				 * rolling back would close buckets out of order. */
+				if (a->have_origin && (!t->have_bucket || tr->ts_ns >= t->cur.start_ns))
 					bucket_roll(a, t, tr->ts_ns);
 				t->cur.completed++;
 				t->accepted++;
 				t->answered = true;
+			} else if (tr->from == TS_ESTABLISHED && tr->to == TS_SYN_RECEIVED) {
+				/* The SYN-ACK was sent again: the ACK that completed the
+				 * handshake never reached the server. Not accepted; the
+				 * completion was counted in the bucket of the handshake. */
+				if (t->accepted)
+					t->accepted--;
+				if (t->have_bucket && c->first_ns >= t->cur.start_ns) {
+					if (t->cur.completed)
+						t->cur.completed--;
+				} else {
+					target_alerts(a, t, series_uncomplete, c->first_ns);
+				}
 			}
 		}
 	}
@@ -692,10 +774,12 @@ static void final_half_open(struct analyses *a, const struct conn *c, uint64_t r
 		x.count = (uint32_t)cl->packets;
 		x.since_ns = c->first_ns;
 	} else if (sv->state == TS_SYN_RECEIVED) {
+		/* Since the SYN: its since_ns restarts when the tracker undoes an
+		 * ESTABLISHED its SYN-ACK retransmission disproved. */
 		kind = HO_HANDSHAKE_INCOMPLETE;
 		who = ROLE_SERVER;
 		x.count = (uint32_t)sv->packets;
-		x.since_ns = sv->since_ns;
+		x.since_ns = c->first_ns;
 	} else if (is_open(cl->state) && is_open(sv->state)) {
 		/* One side keeps sending (retransmissions, keep-alive probes)
 		 * and the other has been silent for longer than vanished_after. */
@@ -771,6 +855,35 @@ static void final_time_wait(struct analyses *a, const struct conn *c)
 	}
 }
 
+/* The client sent a SYN and nothing came back: no SYN-ACK, no RST, nothing
+ * the client acknowledged. Whether the client is still in SYN_SENT does not
+ * matter: a spoofed or given-up sender is CLOSED (syn_sender_silent). */
+static bool syn_unanswered(const struct conn *c)
+{
+	const struct peer *cl = &c->peer[ROLE_CLIENT], *sv = &c->peer[ROLE_SERVER];
+
+	return (cl->bits & PB_ISN) && !(cl->bits & PB_ACKED) && !(sv->bits & PB_SEEN);
+}
+
+/* An unanswered SYN at ts goes to the alert whose buckets cover ts. A
+ * connection is final long after its SYN, often before the alert is raised
+ * (at the end of the capture): the bucket still open, or the streak being
+ * built, keeps the count until then. */
+static void count_unanswered(struct analyses *a, struct target *t, uint64_t ts)
+{
+	if (t->have_bucket && ts >= t->cur.start_ns) {
+		t->cur.unanswered++;
+		return;
+	}
+	for (struct alert *al = a->alerts; al; al = al->next)
+		if (!memcmp(&al->target, &t->key, sizeof(t->key)) && ts >= al->start_ns && ts < al->end_ns) {
+			al->unanswered++;
+			return;
+		}
+	if (t->suspect && !t->suspect->open && ts >= t->suspect->start_ns && ts < t->suspect->end_ns)
+		t->suspect->unanswered++;
+}
+
 void analyses_conn_final(struct analyses *a, const struct conn *c, uint64_t ref)
 {
 	struct ep_key k = ep_of(c, ROLE_SERVER);
@@ -789,12 +902,9 @@ void analyses_conn_final(struct analyses *a, const struct conn *c, uint64_t ref)
 		return;
 	if (c->flags & CF_REFUSED)
 		t->refused++;
-	else if (c->peer[ROLE_CLIENT].state == TS_SYN_SENT && !(c->peer[ROLE_SERVER].bits & PB_SENT_SYNACK)) {
+	else if (syn_unanswered(c)) {
 		t->unanswered++;
-		for (struct alert *al = a->alerts; al; al = al->next)
-			if (!memcmp(&al->target, &k, sizeof(k)) && c->first_ns >= al->start_ns &&
-			    c->first_ns < al->end_ns)
-				al->unanswered++;
+		count_unanswered(a, t, c->first_ns);
 	}
 }
 
@@ -1001,9 +1111,9 @@ static void text_topk(struct out *o, const char *label, struct topk *t)
 	for (unsigned i = 0; i < t->n && i < 5; i++) {
 		addr_str(t->e[i].key.family, t->e[i].key.addr, a, sizeof(a));
 		if (t->e[i].plen)
-			out_fmt(o, " %s/%u (%llu)", a, t->e[i].plen, (unsigned long long)t->e[i].count);
+			out_fmt(o, " %s/%u (%llu)", a, t->e[i].plen, (unsigned long long)topk_certain(t, i));
 		else
-			out_fmt(o, " %s (%llu)", a, (unsigned long long)t->e[i].count);
+			out_fmt(o, " %s (%llu)", a, (unsigned long long)topk_certain(t, i));
 	}
 	out_char(o, '\n');
 }
@@ -1286,9 +1396,10 @@ static void json_topk(struct out *o, const char *name, struct topk *t)
 		addr_str(t->e[i].key.family, t->e[i].key.addr, a, sizeof(a));
 		if (t->e[i].plen)
 			out_fmt(o, "{\"prefix\":\"%s/%u\",\"count\":%llu}", a, t->e[i].plen,
-				(unsigned long long)t->e[i].count);
+				(unsigned long long)topk_certain(t, i));
 		else
-			out_fmt(o, "{\"addr\":\"%s\",\"count\":%llu}", a, (unsigned long long)t->e[i].count);
+			out_fmt(o, "{\"addr\":\"%s\",\"count\":%llu}", a,
+				(unsigned long long)topk_certain(t, i));
 	}
 	out_char(o, ']');
 }

@@ -6,7 +6,7 @@ namespace: sockets, nft rules, tc qdiscs, sysctls and ss all touch that namespac
 
 The actor reports to its parent with JSON lines on stdout:
     {"event": "snapshot", "name": ..., "at": ..., "ss": [...], "sockets": [...]}
-    {"event": "done", "notes": [...]}            the scenario finished
+    {"event": "done", "notes": [...], "facts": {...}}   the scenario finished
     {"event": "error", "message": ...}           the scenario could not be built
 and then waits (bounded) for a line on stdin before it exits and its sockets close,
 so the parent can stop tcpdump while the scenario's sockets are still open.
@@ -37,6 +37,7 @@ class Actor:
         self._out = out
         self.snapshots = []
         self.notes = []
+        self.facts = {}             # figures for the report checks (kreports.py)
         self.keep = []              # sockets that must stay open until the end
         self._nft_ready = False
         self._tc = False
@@ -51,6 +52,17 @@ class Actor:
         """A fact about the run worth showing in the report (and recorded in expect.json)."""
         self.notes.append(msg)
         self.log(msg)
+
+    def fact(self, name, value):
+        """A figure a report check compares tcpstate with: taken from the kernel
+        (ss, nstat) or from the scenario's own construction (counts, times)."""
+        self.facts[name] = value
+        self.log('fact %s = %s' % (name, value))
+        return value
+
+    def now(self):
+        """Wall-clock time, the clock tcpdump stamps the capture with."""
+        return time.time()
 
     def emit(self, obj):
         self._out.write(json.dumps(obj) + '\n')
@@ -329,6 +341,80 @@ class Actor:
         r.sendto(tcp, (dst[0], 0))
         return seq
 
+    def syn_flood(self, dst, sources, rate, limit_s):
+        """Send one spoofed SYN from each (addr, port) in SOURCES to DST at RATE per
+        second, on an absolute schedule; return (first, last) send times.
+
+        One raw socket with the IP header built here (IPPROTO_RAW implies
+        IP_HDRINCL), so any 127.0.0.0/8 source works without a socket per address;
+        everything stays on the namespace's lo. Fails the scenario if sending took
+        longer than LIMIT_S (the test's figures assume the pace held).
+        """
+        import random
+        r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.keep.append(r)
+        daddr = socket.inet_aton(dst[0])
+        t0 = time.time()
+        first = last = None
+        for i, (addr, port) in enumerate(sources):
+            due = t0 + i / rate
+            while time.time() < due:
+                time.sleep(max(0.0, min(due - time.time(), 0.002)))
+            saddr = socket.inet_aton(addr)
+            opts = struct.pack('!BBH', 2, 4, 65495)               # MSS
+            tcp = struct.pack('!HHIIBBHHH', port, dst[1], random.getrandbits(32), 0,
+                              (20 + len(opts)) // 4 << 4, 0x02, 65495, 0, 0) + opts
+            pseudo = saddr + daddr + struct.pack('!BBH', 0, socket.IPPROTO_TCP, len(tcp))
+            tcp = tcp[:16] + struct.pack('!H', _csum(pseudo + tcp)) + tcp[18:]
+            ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0, 0x4000, 64,
+                             socket.IPPROTO_TCP, 0, saddr, daddr)  # length, checksum: kernel
+            r.sendto(ip + tcp, (dst[0], 0))
+            last = time.time()
+            if first is None:
+                first = last
+        if last - t0 > limit_s:
+            raise ScenarioError('sending %d SYNs took %.2f s, over %.2f s'
+                                % (len(sources), last - t0, limit_s))
+        return first, last
+
+    def nstat(self, *names):
+        """Absolute values of the namespace's SNMP counters NAMES (nstat -az), without
+        touching nstat's history file."""
+        out = self.run('nstat', '-a', '-z', '-s', *names)
+        vals = {}
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) >= 2 and f[0] in names:
+                vals[f[0]] = int(f[1])
+        missing = [n for n in names if n not in vals]
+        if missing:
+            raise HarnessError('nstat has no counter %s' % ' '.join(missing))
+        return vals
+
+    def kill_socket(self, local, peer):
+        """ss -K: the kernel destroys the socket LOCAL -> PEER ('a:p' strings) as if
+        its host lost it; it sends an RST (drop it first to lose the state silently)."""
+        la, lp = local.rsplit(':', 1)
+        pa, pp = peer.rsplit(':', 1)
+        self.run('ss', '-K', 'src', la, 'sport', '=', ':' + lp, 'dst', pa, 'dport', '=',
+                 ':' + pp, check=False)
+        if self.state_of(local, peer) != 'CLOSED':
+            raise ScenarioError('ss -K did not destroy %s -> %s (CONFIG_INET_DIAG_DESTROY?)'
+                                % (local, peer))
+
+    def tcp_info(self, local, peer):
+        """ss -tin's extra fields of one socket as a dict (e.g. 'retrans': '0/4')."""
+        la, lp = local.rsplit(':', 1)
+        pa, pp = peer.rsplit(':', 1)
+        out = self.run('ss', '-tinH', 'src', la, 'sport', '=', ':' + lp, 'dst', pa,
+                       'dport', '=', ':' + pp)
+        info = {}
+        for tok in out.split():
+            k, sep, v = tok.partition(':')
+            if sep and k.replace('_', '').isalpha():
+                info.setdefault(k, v)
+        return info
+
     # ------------------------------------------------------------------ ss
     def ss_raw(self):
         return self.run('ss', '-tanH')
@@ -407,6 +493,16 @@ class Actor:
         return b
 
 
+def _csum(data):
+    """The Internet checksum (RFC 1071) of DATA."""
+    if len(data) % 2:
+        data += b'\0'
+    total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
+
+
 def actor_main(scenario):
     """Entry point inside the namespace: run SCENARIO, report, hold sockets, exit."""
     a = Actor()
@@ -415,7 +511,7 @@ def actor_main(scenario):
         scenario.func(a)
         if not a.snapshots:
             raise HarnessError('scenario took no snapshot')
-        a.emit({'event': 'done', 'notes': a.notes})
+        a.emit({'event': 'done', 'notes': a.notes, 'facts': a.facts})
     except HarnessError as e:
         a.emit({'event': 'error', 'message': str(e)})
         code = 1

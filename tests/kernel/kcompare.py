@@ -544,10 +544,11 @@ def summarize(res):
         n, sum(len(v) for v in res.tool.values()), bad, len(res.problems))
 
 
-def check(tcpstate, pcap, checks, label, out=sys.stdout, verbose=False):
+def check(tcpstate, pcap, checks, label, out=sys.stdout, verbose=False, results=None):
     """Run tcpstate once per check (its own --at) and judge it; return an exit code.
 
-    CHECKS: [{'name', 'at', 'sockets', optional 'overrides'}].
+    CHECKS: [{'name', 'at', 'sockets', optional 'overrides'}]. RESULTS, a list, gets
+    one Result per check, or None where tcpstate itself failed (crash, bad output).
     """
     status = EXIT_PASS
     for chk in checks:
@@ -559,7 +560,11 @@ def check(tcpstate, pcap, checks, label, out=sys.stdout, verbose=False):
         except ToolFailure as e:
             out.write('FAIL %s: %s\n' % (name, e))
             status = EXIT_FAIL
+            if results is not None:
+                results.append(None)
             continue
+        if results is not None:
+            results.append(res)
         if res.ok:
             out.write('PASS %s: %s\n' % (name, summarize(res)))
             if verbose:

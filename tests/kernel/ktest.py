@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import kcompare  # noqa: E402
+import kreports  # noqa: E402
 from kcompare import (EXIT_PASS, EXIT_FAIL, EXIT_SKIP, EXIT_ERROR, HarnessError,  # noqa: E402
                       Skip, STATES)
 import scenarios as scen_mod  # noqa: E402
@@ -77,6 +78,7 @@ class Run:
     def __init__(self, scenario, pcap):
         self.scenario, self.pcap = scenario, pcap
         self.snapshots, self.notes = [], []
+        self.facts = {}
         self.duration = 0.0
         self.tcpdump_stats = ''
 
@@ -100,22 +102,51 @@ def _child_signals():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+_pending = {}                       # fd -> bytes read past the last line returned
+
+
 def _read_line(stream, deadline):
-    """Read one line from STREAM before DEADLINE (None at EOF or timeout)."""
-    buf = b''
-    while True:
+    """Read one line from STREAM before DEADLINE (None at EOF or timeout).
+
+    Reads in chunks (a snapshot of thousands of sockets is one long line) and keeps
+    what follows the line for the next call; only this function reads these pipes.
+    """
+    fd = stream.fileno()
+    buf = _pending.pop(fd, b'')
+    while b'\n' not in buf:
         left = deadline - time.time()
         if left <= 0:
+            _pending[fd] = buf
             return None
-        r, _, _ = select.select([stream], [], [], left)
+        r, _, _ = select.select([fd], [], [], left)
         if not r:
+            _pending[fd] = buf
             return None
-        ch = os.read(stream.fileno(), 1)
-        if not ch:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             return buf.decode() if buf else None
-        if ch == b'\n':
-            return buf.decode()
-        buf += ch
+        buf += chunk
+    line, _, rest = buf.partition(b'\n')
+    if rest:
+        _pending[fd] = rest
+    return line.decode()
+
+
+def _settle_capture(pcap, quiet=0.15, limit=3.0):
+    """Wait until the capture file has not grown for QUIET seconds (at most LIMIT)."""
+    size, since, end = -1, time.time(), time.time() + limit
+    while time.time() < end:
+        now = os.path.getsize(pcap) if os.path.exists(pcap) else -1
+        if now != size:
+            size, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.03)
+
+
+def _rest(stream):
+    """Everything left on STREAM, what _read_line kept included (blocks until EOF)."""
+    return _pending.pop(stream.fileno(), b'') + stream.read()
 
 
 def run_scenario(sc, workdir, pcap_name=None):
@@ -148,7 +179,7 @@ def run_scenario(sc, workdir, pcap_name=None):
             if line is None:
                 _kill(tcpdump, 'tcpdump', 2)
                 raise HarnessError('tcpdump did not start (exit %s): %s' % (
-                    tcpdump.poll(), tcpdump.stderr.read().decode(errors='replace').strip()))
+                    tcpdump.poll(), _rest(tcpdump.stderr).decode(errors='replace').strip()))
             if 'listening on' in line:
                 break
 
@@ -175,14 +206,17 @@ def run_scenario(sc, workdir, pcap_name=None):
                 run.snapshots.append(ev)
             elif ev.get('event') == 'done':
                 run.notes = ev.get('notes', [])
+                run.facts = ev.get('facts', {})
                 break
             elif ev.get('event') == 'error':
                 error = ev.get('message')
                 break
 
-        # The scenario still holds its sockets: stop the capture first.
+        # The scenario still holds its sockets: stop the capture first, once tcpdump
+        # has written what is in its ring (on SIGINT it stops without draining it).
+        _settle_capture(pcap)
         _kill(tcpdump, 'tcpdump', 10)
-        run.tcpdump_stats = tcpdump.stderr.read().decode(errors='replace').strip()
+        run.tcpdump_stats = _rest(tcpdump.stderr).decode(errors='replace').strip()
         try:
             actor.stdin.write(b'exit\n')
             actor.stdin.close()
@@ -205,12 +239,35 @@ def run_scenario(sc, workdir, pcap_name=None):
     finally:
         _kill(actor, 'actor', 5)
         _kill(tcpdump, 'tcpdump', 5)
+        _pending.clear()
         if created:
             r = sh('ip', 'netns', 'del', ns, check=False)
             if r.returncode != 0:
                 log('WARNING: ip netns del %s failed: %s' % (ns, r.stderr.strip()))
     run.duration = time.time() - t_begin
     return run
+
+
+def known_failure(sc, name, status, results):
+    """A known disagreement of the state machine with the kernel (sc.xfail_states:
+    reason, predicate on a mismatching kcompare.Row): a state check failing with only
+    such rows passes; passing outright fails, so the marker goes with the fix."""
+    reason, known = sc.xfail_states
+    bad = [r for res in results if res for r in res.rows if not r.ok]
+    if status == EXIT_FAIL and all(results) and not any(res.problems for res in results) \
+            and all(known(r) for r in bad):
+        print('XFAIL %s: %d endpoint(s) differ from ss as known: %s' % (name, len(bad), reason))
+        return EXIT_PASS
+    if status == EXIT_PASS:
+        print('XPASS %s: the state check passes now; remove xfail_states from the scenario '
+              '(%s)' % (name, reason))
+        return EXIT_FAIL
+    other = [r for r in bad if not known(r)]
+    if other:
+        print('FAIL %s: %d mismatch(es) beyond the known one, e.g. %s expected %s got %s'
+              % (name, len(other), kcompare.fmt_ep(other[0].ep), other[0].expected,
+                 other[0].got))
+    return status
 
 
 def run_checks(run):
@@ -275,8 +332,16 @@ def cmd_test(name, tcpstate, keep=None, results=None, verbose=False):
         for n in run.notes:
             log('note: ' + n)
         print_truth(run)
-        status = kcompare.check(tcpstate, run.pcap, run_checks(run), name, verbose=verbose)
+        judged = []
+        status = kcompare.check(tcpstate, run.pcap, run_checks(run), name, verbose=verbose,
+                                results=judged)
+        if sc.xfail_states:
+            status = known_failure(sc, name, status, judged)
         write_result(results, run, status)
+        if sc.reports_fn and status in (EXIT_PASS, EXIT_FAIL):
+            rstatus = kreports.check(sc, tcpstate, run.pcap, run.snapshots, run.facts,
+                                     sys.stdout)
+            status = max(status, rstatus)
         ok = status == EXIT_PASS
         return status
     finally:
