@@ -230,9 +230,12 @@ static void ctl_timeouts(struct tracker *t, struct conn *c, uint64_t now)
 {
 	struct peer *cl = &c->peer[ROLE_CLIENT], *sv = &c->peer[ROLE_SERVER];
 
-	if ((cl->bits & PB_ISN) && !(cl->bits & PB_ACKED) && cl->pend.kind == PENDING_NONE &&
+	/* A held-back receipt of the SYN-ACK waits for the client's ACK, which a
+	 * silent client never sends: it does not keep the client alive. */
+	if ((cl->bits & PB_ISN) && !(cl->bits & PB_ACKED) && cl->pend.kind != PENDING_QUIET &&
 	    (cl->state == TS_SYN_SENT || cl->state == TS_ESTABLISHED) &&
 	    now > cl->ctl_tx_ns + 2 * next_rexmit_ns(cl)) {
+		cl->pend.kind = PENDING_NONE;
 		set_state(t, c, ROLE_CLIENT, TS_CLOSED, cl->ctl_tx_ns + 2 * next_rexmit_ns(cl), 0, 0,
 			  TC_TIMEOUT);
 		c->flags |= CF_SILENT_SYN;

@@ -678,15 +678,7 @@ def _syn_flood(a, cookies, backlog, n=600, rate=222.0):
     return socks
 
 
-_SPOOFED_SYN_SENT = (
-    'tracker: a spoofed SYN whose SYN-ACK the server retransmits stays SYN_SENT (the '
-    'retransmission reverts the client to SYN_SENT and holds the next SYN-ACKs as '
-    'PENDING_CONFIRM, and ctl_timeouts skips a pending client), while the kernel has no '
-    'socket there: CLOSED',
-    lambda row: row.role == 'client' and row.expected == 'CLOSED' and row.got == 'SYN_SENT')
-
-
-@scenario('syn_flood_cookies', covers={'SYN_RECEIVED', 'CLOSED'}, xfail_states=_SPOOFED_SYN_SENT,
+@scenario('syn_flood_cookies', covers={'SYN_RECEIVED', 'CLOSED'},
           doc='600 spoofed SYNs in 2.7 s, backlog 16, syncookies on: ~17 SYN_RECEIVED, the rest '
               'answered by cookies (CLOSED): a syn_flood alert with syn_cookies true')
 def syn_flood_cookies(a):
@@ -694,7 +686,6 @@ def syn_flood_cookies(a):
 
 
 @scenario('syn_flood_nocookies', covers={'SYN_RECEIVED', 'CLOSED'},
-          xfail_states=_SPOOFED_SYN_SENT,
           doc='600 spoofed SYNs in 2.7 s, backlog 128, syncookies off: ~129 SYN_RECEIVED, the '
               'rest dropped unanswered: a syn_flood alert, no cookies, backlog full')
 def syn_flood_nocookies(a):
