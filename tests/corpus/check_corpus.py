@@ -18,7 +18,13 @@ import sys
 
 
 def oracle_count(path):
-    """Frames tshark reads from the file - an independent reader."""
+    """Frames Wireshark's reader finds in the file - an independent reader.
+    capinfos counts without dissecting (50x faster than tshark); on a damaged
+    file it gives up, and tshark counts the frames before the damage."""
+    r = subprocess.run(["capinfos", "-c", "-M", "-T", "-r", path], capture_output=True, text=True)
+    fields = r.stdout.strip().split("\t")
+    if r.returncode == 0 and len(fields) == 2 and fields[1].isdigit():
+        return int(fields[1])
     r = subprocess.run(["tshark", "-n", "-r", path, "-T", "fields", "-e", "frame.number"],
                        capture_output=True, text=True)
     return len(r.stdout.splitlines())
