@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "capture.h"
 
@@ -34,8 +35,18 @@ struct capture *capture_open_file(const char *path, const char *filter, char *er
 		return NULL;
 	}
 	/* Opened here rather than by libpcap, whose message would repeat the
-	 * path the caller already prints: "FILE: FILE: No such file ...". */
-	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	 * path the caller already prints: "FILE: FILE: No such file ...".
+	 * Standard input goes through a duplicate descriptor, because
+	 * pcap_close() closes the stream: "-r - -r -" must not read a closed one. */
+	if (strcmp(path, "-") == 0) {
+		int fd = dup(STDIN_FILENO);
+
+		f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+		if (!f && fd >= 0)
+			close(fd);
+	} else {
+		f = fopen(path, "rb");
+	}
 	if (!f) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		free(cap);
@@ -44,8 +55,7 @@ struct capture *capture_open_file(const char *path, const char *filter, char *er
 	cap->pcap = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!cap->pcap) {
 		snprintf(err, errlen, "%s", errbuf[0] ? errbuf : "cannot open");
-		if (f != stdin)
-			fclose(f);  /* pcap_close() owns it only once the open succeeded */
+		fclose(f);  /* pcap_close() owns it only once the open succeeded */
 		free(cap);
 		return NULL;
 	}

@@ -189,7 +189,11 @@ void report_json_summary(struct report *r, const struct run_summary *s)
 		out_str(o, "\":");
 		out_u64(o, s->tracker ? s->tracker->anomalies[a] : 0);
 	}
-	out_str(o, "},\"duplicates\":");
+	out_str(o, "},\"expired\":");
+	out_u64(o, s->tracker ? s->tracker->expired : 0);
+	out_str(o, ",\"evicted\":");
+	out_u64(o, s->tracker ? s->tracker->evicted : 0);
+	out_str(o, ",\"duplicates\":");
 	out_u64(o, s->tracker ? s->tracker->duplicates : 0);
 	out_str(o, ",\"out_of_memory\":");
 	out_u64(o, s->tracker ? s->tracker->oom : 0);

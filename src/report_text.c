@@ -201,6 +201,10 @@ static void counters(struct report *r, const struct run_summary *s)
 	if (s->tracker && s->tracker->duplicates)
 		out_fmt(o, "Duplicates ignored: %llu segments captured twice within 1 ms "
 			"(SPAN or mirror port)\n", (unsigned long long)s->tracker->duplicates);
+	if (s->tracker && (s->tracker->expired || s->tracker->evicted))
+		out_fmt(o, "Forgotten: %llu connections idle past their timeout (--idle-timeout), "
+			"%llu evicted by --max-connections; their states are as of that moment\n",
+			(unsigned long long)s->tracker->expired, (unsigned long long)s->tracker->evicted);
 	if (s->tracker && s->tracker->oom)
 		out_fmt(o, "Out of memory: %llu segments could not be tracked\n",
 			(unsigned long long)s->tracker->oom);
