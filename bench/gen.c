@@ -22,6 +22,19 @@
 #define SCRIPT_MAX 64
 #define FLIGHT_MAX 40                    /* most segments one side sends in a row */
 #define OUT_BUF_SIZE (8u << 20)
+
+/* An unanswered SYN is retransmitted as Linux does it, then the client gives
+ * up (connect() fails with ETIMEDOUT) and has no state left: CLOSED. The gaps
+ * were measured on Linux 6.18 with the defaults tcp_syn_retries = 6 and
+ * tcp_syn_linear_timeouts = 4, which make 10 retransmissions: 5 at the
+ * initial RTO of 1 s ("linear"), then doubling (2, 4, 8, 16, 32 s), each a
+ * little late by the timer wheel's rounding; the socket gives up 64 s (plus
+ * rounding) after the last one, 133.5 s after connect(). */
+static const uint32_t syn_retx_gap_ms[] = {
+	1015, 1024, 1024, 1024, 1024, 2016, 4224, 8192, 16128, 32256,
+};
+#define SYN_RETX_COUNT (sizeof(syn_retx_gap_ms) / sizeof(syn_retx_gap_ms[0]))
+#define SYN_GIVE_UP_NS (65536 * NS_PER_MS)  /* after the last retransmission */
 #define FLOOD_ID UINT32_MAX
 
 /* How a connection ends. Weights are per 10000 connections. */
@@ -34,7 +47,7 @@ enum fate {
 	F_REFUSED,           /* SYN answered by RST/ACK: nothing listening */
 	F_SERVER_CLOSE_WAIT, /* client FIN acked, server never closes */
 	F_CLIENT_CLOSE_WAIT, /* server FIN acked, client never closes */
-	F_UNANSWERED_SYN,    /* SYN retransmitted at 1 s intervals, never answered */
+	F_UNANSWERED_SYN,    /* SYN retransmitted on Linux's schedule, never answered */
 	F_IDLE,              /* handshake and data, then silence: both ESTABLISHED */
 	F_SYN_FLOOD,         /* one spoofed SYN (not drawn from the mix) */
 	F_COUNT
@@ -54,7 +67,7 @@ static const struct {
 	[F_REFUSED]           = { "refused", 100, false, 2 },
 	[F_SERVER_CLOSE_WAIT] = { "server_close_wait", 100, true, 5 },
 	[F_CLIENT_CLOSE_WAIT] = { "client_close_wait", 25, true, 5 },
-	[F_UNANSWERED_SYN]    = { "unanswered_syn", 100, false, 3.5 },
+	[F_UNANSWERED_SYN]    = { "unanswered_syn", 100, false, 1 + SYN_RETX_COUNT },
 	[F_IDLE]              = { "idle_established", 75, true, 3 },
 	[F_SYN_FLOOD]         = { "syn_flood", 0, false, 1 },
 };
@@ -159,6 +172,11 @@ struct gen {
 
 	struct tw_entry *tw;
 	size_t tw_head, tw_len, tw_cap;
+	/* unanswered SYNs: give-up times of clients done retransmitting (in
+	 * time order), and how many clients are retransmitting */
+	uint64_t *give_up;
+	size_t gu_head, gu_len, gu_cap;
+	uint64_t syn_waiting;
 
 	uint64_t gap_ns;           /* mean gap between two packets of one connection */
 	double data_mean;          /* data-phase packets per data-carrying connection */
@@ -432,6 +450,39 @@ static void tw_expire(struct gen *g)
 	}
 }
 
+/* A client that sent its last SYN retransmission gives up at `when`. */
+static void give_up_push(struct gen *g, uint64_t when)
+{
+	if (g->gu_len == g->gu_cap) {
+		size_t ncap = g->gu_cap ? g->gu_cap * 2 : 1024;
+		uint64_t *n = malloc(ncap * sizeof(*n));
+		if (!n) {
+			fprintf(stderr, "tcpstate-gen: out of memory\n");
+			exit(1);
+		}
+		for (size_t i = 0; i < g->gu_len; i++)
+			n[i] = g->give_up[(g->gu_head + i) % g->gu_cap];
+		free(g->give_up);
+		g->give_up = n;
+		g->gu_head = 0;
+		g->gu_cap = ncap;
+	}
+	g->give_up[(g->gu_head + g->gu_len) % g->gu_cap] = when;
+	g->gu_len++;
+}
+
+/* Clients that gave up by the current time: CLOSED, the connection is over. */
+static void give_up_expire(struct gen *g)
+{
+	while (g->gu_len && g->give_up[g->gu_head] <= g->now) {
+		g->gu_head = (g->gu_head + 1) % g->gu_cap;
+		g->gu_len--;
+		g->open--;
+		g->open_tw--;
+		count_final(g, S_CLOSED, S_CLOSED);
+	}
+}
+
 static void note_open(struct gen *g)
 {
 	if (++g->open > g->max_open)
@@ -688,8 +739,7 @@ static void conn_init(struct gen *g, struct conn *c)
 	c->tw_early_pos = UINT8_MAX;
 	add(c, K_SYN);
 	if (c->fate == F_UNANSWERED_SYN) {
-		unsigned r = (unsigned)rng_range(&g->rng, 1, 4);
-		for (unsigned i = 0; i < r; i++)
+		for (unsigned i = 0; i < SYN_RETX_COUNT; i++)
 			add(c, K_SYN_RETX);
 		c->stage = ST_CLOSE;
 	} else if (c->fate == F_REFUSED) {
@@ -715,6 +765,8 @@ static void conn_emit(struct gen *g, struct conn *c)
 		c->tw_early_ns = g->now;
 	if (!c->started) {
 		c->started = 1;
+		if (c->fate == F_UNANSWERED_SYN)
+			g->syn_waiting++;
 		if (++g->active > g->max_active)
 			g->max_active = g->active;
 		note_open(g);
@@ -833,7 +885,9 @@ static void conn_finish(struct gen *g, struct conn *c)
 		reusable = false;
 		break;
 	case F_UNANSWERED_SYN:
-		count_final(g, S_SYN_SENT, S_CLOSED);
+		/* counted when it gives up, or SYN_SENT if the capture ends first */
+		give_up_push(g, g->now + SYN_GIVE_UP_NS);
+		g->syn_waiting--;
 		reusable = false;
 		break;
 	case F_IDLE:
@@ -847,12 +901,12 @@ static void conn_finish(struct gen *g, struct conn *c)
 }
 
 /* Gap before the connection's next packet: a fraction of the RTT when the same
- * side keeps sending, about one RTT when the turn passes, 1 s for a SYN
- * retransmission (Linux's linear SYN timeouts). */
+ * side keeps sending, about one RTT when the turn passes, Linux's schedule for
+ * a SYN retransmission (script[0] is the SYN, then the retransmissions). */
 static uint64_t next_gap(struct gen *g, const struct conn *c, unsigned prev, unsigned next)
 {
 	if ((next & ~FROM_SERVER) == K_SYN_RETX)
-		return NS_PER_S + rng_below(&g->rng, 2 * NS_PER_MS);
+		return syn_retx_gap_ms[c->pos - 1] * NS_PER_MS + rng_below(&g->rng, NS_PER_MS);
 	if ((prev & FROM_SERVER) == (next & FROM_SERVER))
 		return 1000 + rng_below(&g->rng, c->rtt_ns / 5 + 1);
 	return c->rtt_ns / 2 + rng_below(&g->rng, c->rtt_ns * 5 / 4 + 1);
@@ -965,8 +1019,13 @@ static void run(struct gen *g)
 	}
 	while (g->heap_len) {
 		struct heap_item top = g->heap[0];
+		/* Only clients retransmitting unanswered SYNs are left: the capture
+		 * ends here rather than wait a minute or two for them. */
+		if (g->heap_len == g->syn_waiting)
+			break;
 		g->now = top.ts;
 		tw_expire(g);
+		give_up_expire(g);
 		if (top.id == FLOOD_ID) {
 			flood_emit(g);
 			if (g->flood_left)
@@ -992,6 +1051,13 @@ static void run(struct gen *g)
 			heap_pop(g);
 		}
 	}
+	/* Clients still retransmitting, or done but not yet given up, are in SYN_SENT. */
+	for (size_t i = 0; i < g->heap_len; i++) {
+		g->ends[F_UNANSWERED_SYN]++;
+		count_final(g, S_SYN_SENT, S_CLOSED);
+	}
+	for (size_t i = 0; i < g->gu_len; i++)
+		count_final(g, S_SYN_SENT, S_CLOSED);
 	/* What is left in the TIME_WAIT queue is younger than 60 s at the last packet. */
 	for (size_t i = 0; i < g->tw_len; i++) {
 		const struct tw_entry *e = &g->tw[(g->tw_head + i) % g->tw_cap];
@@ -1012,7 +1078,7 @@ static void write_truth(const struct gen *g, FILE *f)
 		conns += g->ends[i];
 	uint64_t dur = g->now;
 	fprintf(f, "{\n");
-	fprintf(f, "  \"generator\": \"tcpstate-gen 1\",\n");
+	fprintf(f, "  \"generator\": \"tcpstate-gen 2\",\n");
 	fputs("  \"file\": \"", f);
 	for (const char *p = o->out; *p; p++) {
 		if (*p == '"' || *p == '\\')

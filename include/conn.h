@@ -8,8 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uthash.h>
-
 #include "tcp_fsm.h"
 #include "zeek.h"
 
@@ -73,42 +71,49 @@ enum pending_kind {
 	PENDING_CONFIRM,  /* the peer's FIN/SYN-ACK: accepted once the endpoint acknowledges it */
 };
 
+/* The held-back transition itself; its kind is peer.pend_kind. */
 struct pending {
 	uint64_t ts_ns;
 	uint64_t packet;
 	uint64_t due_ns;     /* PENDING_QUIET: applied if nothing contradicts it by then */
-	uint64_t first_ns;   /* the first copy held (ts_ns/packet are the latest copy) */
 	uint32_t ack_needed; /* PENDING_CONFIRM: the endpoint's ACK must reach this */
 	uint32_t ts_val;     /* the held segment's TSval: an echo of it confirms */
-	uint8_t kind;
 	uint8_t to;
 	uint8_t tcp_flags;
 	uint8_t has_ts;
 };
 
+/* What few connections need: held-back transitions and the gaps between
+ * retransmitted SYNs/FINs. Allocated the first time one is, so the common
+ * record stays small (conn.rare, NULL until then). */
+struct conn_rare {
+	struct pending pend[2];      /* by role, valid while peer[role].pend_kind says so */
+	uint64_t ctl_gap_ns[2];      /* gap between an endpoint's last two copies of its SYN/FIN */
+	uint64_t ctl_gap_prev_ns[2]; /* the gap before that (constant or doubling: the RTO's pattern) */
+};
+
+/* Per endpoint, the fields every segment reads first. */
 struct peer {
 	uint64_t packets;
 	uint64_t bytes;            /* TCP payload bytes sent */
-	uint64_t since_ns;         /* when the current state began */
-	uint64_t since_bytes;      /* bytes it had sent when the current state began */
 	uint64_t last_ns;          /* its last segment */
 	uint64_t last_sig;         /* that segment's header fields, hashed (tracker.c is_duplicate) */
-	uint64_t ctl_tx_ns;        /* when it last sent its SYN/FIN (for retransmission gaps) */
-	uint64_t ctl_gap_ns;       /* gap between its last two copies of that SYN/FIN */
-	uint64_t ctl_gap_prev_ns;  /* the gap before that (constant or doubling: the RTO's pattern) */
-	uint32_t isn;
 	uint32_t snd_nxt;          /* highest seq + len (+SYN/FIN) sent */
 	uint32_t max_ack;          /* highest acknowledgment number sent */
-	uint32_t fin_seq;          /* sequence number of its FIN */
 	uint32_t max_win;          /* largest window advertised, scaled when known */
 	uint32_t unanswered;       /* segments sent since the peer last sent one */
+	uint32_t isn;
+	uint32_t fin_seq;          /* sequence number of its FIN */
 	uint32_t rtt_us;           /* capture point -> endpoint -> capture point, from the handshake (0: unknown) */
 	uint16_t bits;             /* enum peer_bit */
 	uint8_t state;             /* enum tcp_state, as of the last packet processed */
 	uint8_t wscale;
 	uint8_t prev_state;        /* the state before the last change */
 	uint8_t last_flags;        /* TCP flags of the segment behind the last change */
-	struct pending pend;
+	uint8_t pend_kind;         /* enum pending_kind; the details are in conn.rare */
+	uint64_t since_ns;         /* when the current state began */
+	uint64_t since_bytes;      /* bytes it had sent when the current state began */
+	uint64_t ctl_tx_ns;        /* when it last sent its SYN/FIN (for retransmission gaps) */
 };
 
 /* One state change of one side. */
@@ -134,24 +139,36 @@ enum transition_cause {
 
 const char *transition_cause_name(uint8_t cause);
 
+/* A connection's place on its idle list (tracker.c). Frozen connections
+ * (conn_pack.h) sit on the same lists, so the node says which kind holds it. */
+struct idle_node {
+	struct idle_node *prev, *next;  /* least recently active first */
+	uint64_t since_ns;   /* when it joined the list: due = since + the list's check interval */
+	uint8_t cls;         /* which list: a tcp_state */
+	uint8_t frozen;      /* the node is in a struct frozen_conn, not in a struct conn */
+};
+
+/* Laid out by use: the first cache line is what a lookup and the idle list
+ * touch, then the two endpoints, then Zeek's model (every segment), then what
+ * only state changes and reports read. Records come from conn_pool.c; an
+ * idle one is packed into a struct frozen_conn (conn_pack.h) until needed. */
 struct conn {
 	struct flow_key key;
-	UT_hash_handle hh;
-	struct conn *idle_prev, *idle_next;  /* its idle list (tracker.c), least recent first */
-	uint64_t idle_due_ns;                /* when the tracker looks at it again */
-	uint64_t id;
-	uint64_t first_ns, last_ns;
-	uint64_t first_packet;
+	struct idle_node node;
+	uint64_t last_ns;
 	struct peer peer[2];                 /* [ROLE_CLIENT], [ROLE_SERVER] */
+	struct zeek_conn zeek;               /* Zeek's view (zeek.c) */
+	uint64_t first_ns;
+	uint64_t id;
+	uint64_t first_packet;
 	struct transition *tl;               /* timeline, NULL unless recorded */
+	struct conn_rare *rare;              /* NULL unless needed */
+	uint64_t missed_bytes;               /* bytes acknowledged that the capture never showed */
 	uint32_t tl_len, tl_cap;
 	uint32_t flags;                      /* enum conn_flag */
 	uint32_t anomalies;
-	struct zeek_conn zeek;               /* Zeek's view (zeek.c) */
 	uint8_t client_is_0;                 /* key.addr[0]/port[0] is the client */
-	uint8_t idle_class;                  /* which idle list: a tcp_state (tracker.c) */
-	uint8_t pad[2];
-	uint64_t missed_bytes;               /* bytes acknowledged that the capture never showed */
+	uint8_t pooled;                      /* from conn_pool.c: conn_destroy() gives it back */
 };
 
 /* The endpoint role of the sender of a segment whose source is key side `from0` ? 0 : 1. */
@@ -174,10 +191,22 @@ static inline uint16_t conn_port(const struct conn *c, int role)
  * TIME_WAIT, no RST, no anomaly); the text listing puts these last. */
 bool conn_closed_cleanly(const struct conn *c);
 
+/* Hint that c is about to be read and written (the packet path prefetches
+ * a connection a few packets before it gets there). */
+static inline void conn_prefetch(const struct conn *c)
+{
+	for (size_t off = 0; off < sizeof(*c); off += 64)
+		__builtin_prefetch((const char *)c + off, 1);
+	__builtin_prefetch((const char *)c + sizeof(*c) - 1, 1);
+}
+
 /* Append a transition to the timeline (grows it; false on out of memory). */
 bool conn_timeline_add(struct conn *c, const struct transition *t);
 
-/* Free what a conn owns (timeline) and the conn itself; NULL is a no-op. */
+/* c->rare, allocated (zeroed) if it was not yet; NULL on out of memory. */
+struct conn_rare *conn_rare_get(struct conn *c);
+
+/* Free what a conn owns (timeline, rare part) and the conn itself; NULL is a no-op. */
 void conn_destroy(struct conn *c);
 
 #endif

@@ -1,16 +1,26 @@
-/* flow_table.h - connections by canonical 4-tuple (uthash), one entry per
- * live incarnation. All uthash calls live in flow_table.c because it sets its
- * own HASH_FUNCTION. */
+/* flow_table.h - connections by canonical 4-tuple, one entry per live
+ * incarnation, each either a struct conn or a frozen one (conn_pack.h). An
+ * open-addressing table of (hash, record) slots, so a lookup touches one slot
+ * line and the record it finds, and a caller that knows the key early can
+ * prefetch both (flow_table_prefetch). */
 #ifndef TCPSTATE_FLOW_TABLE_H
 #define TCPSTATE_FLOW_TABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conn.h"
 #include "packet.h"
 
 struct flow_table;
+struct frozen_conn;
+
+/* What the table holds for a key: at most one of the two is set. */
+struct flow_entry {
+	struct conn *conn;
+	struct frozen_conn *frozen;
+};
 
 /* An empty table; NULL on out of memory. */
 struct flow_table *flow_table_create(void);
@@ -21,8 +31,27 @@ void flow_table_destroy(struct flow_table *ft);
 /* Fill *k with the canonical key of p; *src_side is the key side (0/1) of its sender. */
 void flow_key_make(const struct packet *p, struct flow_key *k, int *src_side);
 
-/* The connection with this key, or NULL. */
+/* The table's hash of a key (for the *_hashed calls and prefetching). */
+uint32_t flow_key_hash(const struct flow_key *k);
+
+/* The (not frozen) connection with this key, or NULL. */
 struct conn *flow_table_find(struct flow_table *ft, const struct flow_key *k);
+
+/* The entry for this key, hash = flow_key_hash(k) computed earlier. */
+struct flow_entry flow_table_lookup(struct flow_table *ft, const struct flow_key *k,
+				    uint32_t hash);
+
+/* Hint: a lookup of hash is coming; start fetching the slots it reads. */
+void flow_table_prefetch(const struct flow_table *ft, uint32_t hash);
+
+/* The entry whose hash is `hash`, read from the slots only (its key is not
+ * compared, so reading it costs no wait on the record): for prefetching it. */
+struct flow_entry flow_table_guess(const struct flow_table *ft, uint32_t hash);
+
+/* The (not frozen) connection with this key, without the side effect on the
+ * one-entry cache, for looking ahead. */
+struct conn *flow_table_peek(const struct flow_table *ft, const struct flow_key *k,
+			     uint32_t hash);
 
 /* Insert c (its key must be set and absent from the table); false on out of memory. */
 bool flow_table_add(struct flow_table *ft, struct conn *c);
@@ -30,11 +59,18 @@ bool flow_table_add(struct flow_table *ft, struct conn *c);
 /* Remove c from the table (does not free it). */
 void flow_table_remove(struct flow_table *ft, struct conn *c);
 
+/* c, in the table, is replaced by its frozen form f (same key); and back. */
+void flow_table_freeze(struct flow_table *ft, struct conn *c, struct frozen_conn *f);
+void flow_table_thaw(struct flow_table *ft, struct frozen_conn *f, struct conn *c);
+
+/* Forget every entry without freeing it (their owner took them all). */
+void flow_table_clear(struct flow_table *ft);
+
 /* Number of connections in the table. */
 size_t flow_table_count(const struct flow_table *ft);
 
-/* First connection for iteration (then c->hh.next); removal of the current
- * element during iteration is allowed if its next pointer was read first. */
-struct conn *flow_table_first(const struct flow_table *ft);
+/* Iteration in no particular order: start with *pos = 0; false at the end.
+ * The table must not change during the iteration. */
+bool flow_table_next(const struct flow_table *ft, size_t *pos, struct flow_entry *e);
 
 #endif

@@ -61,6 +61,7 @@ struct tracker_stats {
 	uint64_t duplicates;         /* segments captured twice (SPAN ports), ignored */
 	uint64_t anomalies[AN_COUNT];
 	uint64_t peak_open;          /* most connections in the table at once */
+	uint64_t frozen, thawed;     /* connections packed while idle, and unpacked again */
 };
 
 struct tracker;
@@ -73,6 +74,15 @@ void tracker_destroy(struct tracker *t);
 
 /* Process one segment (time order expected; small steps back are tolerated). */
 void tracker_packet(struct tracker *t, const struct packet *p);
+
+/* The same, queued: the segment is processed a few segments later, its
+ * connection fetched from memory meanwhile (file runs). tracker_packet,
+ * _tick, _foreach and _finish process what is queued first; read the stats
+ * after one of them. */
+void tracker_push(struct tracker *t, const struct packet *p);
+
+/* Process every queued segment now. */
+void tracker_drain(struct tracker *t);
 
 /* Settle every connection at reference time ref_ns (held-back transitions,
  * TIME_WAIT expiry) and hand them all to the sink. */

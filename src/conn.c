@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "conn.h"
+#include "conn_pool.h"
 
 const char *conn_flag_name(uint32_t bit)
 {
@@ -72,10 +73,21 @@ bool conn_timeline_add(struct conn *c, const struct transition *t)
 	return true;
 }
 
+struct conn_rare *conn_rare_get(struct conn *c)
+{
+	if (!c->rare)
+		c->rare = calloc(1, sizeof(*c->rare));
+	return c->rare;
+}
+
 void conn_destroy(struct conn *c)
 {
 	if (!c)
 		return;
 	free(c->tl);
-	free(c);
+	free(c->rare);
+	if (c->pooled)
+		conn_pool_free(c);
+	else
+		free(c);
 }

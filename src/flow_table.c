@@ -1,11 +1,49 @@
 /* flow_table.c - the 4-tuple -> connection hash table.
- * uthash with a fast multiply-xorshift hash of the 40-byte key (uthash's
- * default Jenkins hash costs more than the lookup itself) and a one-entry
- * cache, since consecutive packets often belong to the same connection. */
+ * Robin Hood open addressing over 16-byte (hash, connection) slots: a lookup
+ * compares hashes within one or two slot lines and touches a connection only
+ * when its hash matches, a miss stops as soon as it passes where the key
+ * would be, and a deletion shifts the run back instead of leaving tombstones.
+ * A slot holds a struct conn or a struct frozen_conn (whose key is packed:
+ * it is compared only when the hash matches, so unpacking it is rare).
+ * A chained table (uthash) costs a 56-byte handle in every connection and a
+ * cache miss per chain link; at a million live connections the lookups were
+ * most of the run time. A one-entry cache serves back-to-back packets of one
+ * connection. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "conn_pack.h"
 #include "flow_table.h"
+
+struct slot {
+	uint32_t hash;
+	uint32_t frozen;     /* rec is a struct frozen_conn, else a struct conn */
+	void *rec;           /* NULL: empty */
+};
+
+static struct flow_entry slot_entry(const struct slot *s)
+{
+	struct flow_entry e = { NULL, NULL };
+
+	if (s->frozen)
+		e.frozen = s->rec;
+	else
+		e.conn = s->rec;
+	return e;
+}
+
+struct flow_table {
+	struct slot *slots;
+	size_t mask;         /* slot count - 1; the count is a power of two */
+	size_t count;
+	struct conn *last;   /* most recently found */
+};
+
+#define INITIAL_SLOTS 1024
+/* Grow past 80% full: Robin Hood keeps probe runs short up to about there. */
+#define MAX_LOAD_NUM 4
+#define MAX_LOAD_DEN 5
 
 static uint64_t load64(const uint8_t *p)
 {
@@ -25,52 +63,97 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-static unsigned flow_key_hash(const void *key)
+/* One multiply per word to gather the key, one full mix at the end to
+ * spread it: every packet hashes its key, so this is kept short. */
+uint32_t flow_key_hash(const struct flow_key *k)
 {
-	const uint8_t *b = key;
+	const uint8_t *b = (const uint8_t *)k;
 	uint64_t h = 0x9e3779b97f4a7c15ULL;
 
 	for (size_t i = 0; i < sizeof(struct flow_key); i += 8)
-		h = mix64(h ^ load64(b + i));
-	return (unsigned)h;
+		h = (h ^ load64(b + i)) * 0xbf58476d1ce4e5b9ULL;
+	return (uint32_t)mix64(h);
 }
 
-/* With HASH_NONFATAL_OOM (meson.build) a failed add leaves the item out and
- * a failed bucket expansion just keeps the old buckets; flow_table_add()
- * tells the two apart by the count. */
-#undef HASH_FUNCTION
-#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = flow_key_hash(keyptr))
-#include <uthash.h>
+static bool key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
+	uint64_t d = 0;
 
-struct flow_table {
-	struct conn *head;
-	struct conn *last;   /* most recently found */
-};
+	for (size_t i = 0; i < sizeof(struct flow_key); i += 8)
+		d |= load64(x + i) ^ load64(y + i);
+	return d == 0;
+}
+
+/* Slot arrays come straight from mmap: zeroed (all empty), page aligned, and
+ * big ones asked for huge pages, since at a million connections every lookup
+ * lands on a different 4 KiB page and the TLB misses cost as much as the
+ * cache misses. */
+static struct slot *slots_alloc(size_t n)
+{
+	void *p = mmap(NULL, n * sizeof(struct slot), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (n * sizeof(struct slot) >= (2u << 20))
+		madvise(p, n * sizeof(struct slot), MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+static void slots_free(struct slot *s, size_t n)
+{
+	if (s)
+		munmap(s, n * sizeof(struct slot));
+}
+
+/* How far slot i is from where its hash wanted it. */
+static size_t probe_dist(const struct flow_table *ft, size_t i)
+{
+	return (i - (ft->slots[i].hash & ft->mask)) & ft->mask;
+}
 
 struct flow_table *flow_table_create(void)
 {
-	return calloc(1, sizeof(struct flow_table));
+	struct flow_table *ft = calloc(1, sizeof(*ft));
+
+	if (!ft)
+		return NULL;
+	ft->slots = slots_alloc(INITIAL_SLOTS);
+	if (!ft->slots) {
+		free(ft);
+		return NULL;
+	}
+	ft->mask = INITIAL_SLOTS - 1;
+	return ft;
 }
 
 void flow_table_destroy(struct flow_table *ft)
 {
-	struct conn *c, *tmp;
-
 	if (!ft)
 		return;
-	HASH_ITER(hh, ft->head, c, tmp) {
-		HASH_DELETE(hh, ft->head, c);
-		conn_destroy(c);
+	for (size_t i = 0; i <= ft->mask; i++) {
+		if (ft->slots[i].frozen)
+			frozen_conn_destroy(ft->slots[i].rec);
+		else
+			conn_destroy(ft->slots[i].rec);
 	}
+	slots_free(ft->slots, ft->mask + 1);
 	free(ft);
 }
 
+/* memcmp() order of the addresses, then the ports: big-endian loads compare
+ * as memcmp does, without the call. */
 static int addr_cmp(const uint8_t *a, uint16_t pa, const uint8_t *b, uint16_t pb)
 {
-	int r = memcmp(a, b, 16);
+	for (size_t i = 0; i < 16; i += 8) {
+		uint64_t x = __builtin_bswap64(load64(a + i)), y = __builtin_bswap64(load64(b + i));
 
-	if (r)
-		return r;
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
 	return (pa > pb) - (pa < pb);
 }
 
@@ -93,42 +176,218 @@ void flow_key_make(const struct packet *p, struct flow_key *k, int *src_side)
 	}
 }
 
+/* The slot holding key k, or NULL. */
+static struct slot *slot_find(const struct flow_table *ft, const struct flow_key *k, uint32_t hash)
+{
+	size_t i = hash & ft->mask;
+
+	for (size_t d = 0;; d++, i = (i + 1) & ft->mask) {
+		struct slot *s = &ft->slots[i];
+
+		/* An empty slot, or one closer to its home than we are to ours:
+		 * Robin Hood insertion would have put the key here. */
+		if (!s->rec || probe_dist(ft, i) < d)
+			return NULL;
+		if (s->hash != hash)
+			continue;
+		if (!s->frozen && key_eq(&((const struct conn *)s->rec)->key, k))
+			return s;
+		if (s->frozen) {
+			struct flow_key fk;
+
+			frozen_conn_key(s->rec, &fk);
+			if (key_eq(&fk, k))
+				return s;
+		}
+	}
+}
+
+struct conn *flow_table_peek(const struct flow_table *ft, const struct flow_key *k,
+			     uint32_t hash)
+{
+	const struct slot *s = slot_find(ft, k, hash);
+
+	return s && !s->frozen ? s->rec : NULL;
+}
+
+struct flow_entry flow_table_lookup(struct flow_table *ft, const struct flow_key *k,
+				    uint32_t hash)
+{
+	struct flow_entry e = { NULL, NULL };
+	const struct slot *s;
+
+	if (ft->last && key_eq(&ft->last->key, k)) {
+		e.conn = ft->last;
+		return e;
+	}
+	s = slot_find(ft, k, hash);
+	if (s) {
+		e = slot_entry(s);
+		if (e.conn)
+			ft->last = e.conn;
+	}
+	return e;
+}
+
 struct conn *flow_table_find(struct flow_table *ft, const struct flow_key *k)
 {
-	struct conn *c;
+	return flow_table_lookup(ft, k, flow_key_hash(k)).conn;
+}
 
-	if (ft->last && memcmp(&ft->last->key, k, sizeof(*k)) == 0)
-		return ft->last;
-	HASH_FIND(hh, ft->head, k, sizeof(*k), c);
-	if (c)
-		ft->last = c;
-	return c;
+void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
+{
+	__builtin_prefetch(&ft->slots[hash & ft->mask]);
+}
+
+struct flow_entry flow_table_guess(const struct flow_table *ft, uint32_t hash)
+{
+	struct flow_entry e = { NULL, NULL };
+	size_t i = hash & ft->mask;
+
+	for (size_t d = 0; ft->slots[i].rec && probe_dist(ft, i) >= d; d++, i = (i + 1) & ft->mask)
+		if (ft->slots[i].hash == hash)
+			return slot_entry(&ft->slots[i]);
+	return e;
+}
+
+/* Robin Hood insertion of a key known to be absent: whoever is closer to
+ * home gives up its slot and moves on. */
+static void slot_insert(struct slot *slots, size_t mask, struct slot in)
+{
+	size_t i = in.hash & mask;
+
+	for (size_t d = 0;; d++, i = (i + 1) & mask) {
+		struct slot *s = &slots[i];
+		size_t sd;
+
+		if (!s->rec) {
+			*s = in;
+			return;
+		}
+		sd = (i - (s->hash & mask)) & mask;
+		if (sd < d) {
+			struct slot tmp = *s;
+
+			*s = in;
+			in = tmp;
+			d = sd;
+		}
+	}
+}
+
+/* Double the slots. If that memory is not there the table stays as it is:
+ * it still works, only with longer probes, until it is full. */
+static bool grow(struct flow_table *ft)
+{
+	size_t n = (ft->mask + 1) * 2;
+	struct slot *ns = slots_alloc(n);
+
+	if (!ns)
+		return false;
+	for (size_t i = 0; i <= ft->mask; i++)
+		if (ft->slots[i].rec)
+			slot_insert(ns, n - 1, ft->slots[i]);
+	slots_free(ft->slots, ft->mask + 1);
+	ft->slots = ns;
+	ft->mask = n - 1;
+	return true;
 }
 
 bool flow_table_add(struct flow_table *ft, struct conn *c)
 {
-	unsigned before = HASH_COUNT(ft->head);
+	size_t slots = ft->mask + 1;
 
-	HASH_ADD(hh, ft->head, key, sizeof(c->key), c);
-	if (HASH_COUNT(ft->head) != before + 1)
+	if ((ft->count + 1) * MAX_LOAD_DEN > slots * MAX_LOAD_NUM && !grow(ft) &&
+	    ft->count + 1 >= slots)
 		return false;
+	slot_insert(ft->slots, ft->mask, (struct slot){ .hash = flow_key_hash(&c->key), .rec = c });
+	ft->count++;
 	ft->last = c;
 	return true;
 }
 
+/* The slot holding record rec (whose key is k). */
+static struct slot *slot_of(const struct flow_table *ft, const struct flow_key *k, const void *rec)
+{
+	size_t i = flow_key_hash(k) & ft->mask;
+
+	while (ft->slots[i].rec != rec) {
+		if (!ft->slots[i].rec)
+			return NULL; /* not in the table */
+		i = (i + 1) & ft->mask;
+	}
+	return &ft->slots[i];
+}
+
 void flow_table_remove(struct flow_table *ft, struct conn *c)
 {
+	struct slot *s = slot_of(ft, &c->key, c);
+	size_t i, next;
+
 	if (ft->last == c)
 		ft->last = NULL;
-	HASH_DELETE(hh, ft->head, c);
+	if (!s)
+		return;
+	/* Backward shift: the rest of the run moves one closer to home. */
+	i = (size_t)(s - ft->slots);
+	for (next = (i + 1) & ft->mask; ft->slots[next].rec && probe_dist(ft, next) > 0;
+	     i = next, next = (next + 1) & ft->mask)
+		ft->slots[i] = ft->slots[next];
+	ft->slots[i] = (struct slot){ 0 };
+	ft->count--;
+}
+
+void flow_table_freeze(struct flow_table *ft, struct conn *c, struct frozen_conn *f)
+{
+	struct slot *s = slot_of(ft, &c->key, c);
+
+	if (ft->last == c)
+		ft->last = NULL;
+	if (s) {
+		s->rec = f;
+		s->frozen = 1;
+	}
+}
+
+void flow_table_thaw(struct flow_table *ft, struct frozen_conn *f, struct conn *c)
+{
+	struct slot *s = slot_of(ft, &c->key, f); /* c holds f's key */
+
+	if (s) {
+		s->rec = c;
+		s->frozen = 0;
+	}
+}
+
+void flow_table_clear(struct flow_table *ft)
+{
+	struct slot *fresh = slots_alloc(INITIAL_SLOTS);
+
+	if (fresh) {
+		slots_free(ft->slots, ft->mask + 1);
+		ft->slots = fresh;
+		ft->mask = INITIAL_SLOTS - 1;
+	} else {
+		memset(ft->slots, 0, (ft->mask + 1) * sizeof(*ft->slots));
+	}
+	ft->count = 0;
+	ft->last = NULL;
 }
 
 size_t flow_table_count(const struct flow_table *ft)
 {
-	return HASH_COUNT(ft->head);
+	return ft->count;
 }
 
-struct conn *flow_table_first(const struct flow_table *ft)
+bool flow_table_next(const struct flow_table *ft, size_t *pos, struct flow_entry *e)
 {
-	return ft->head;
+	while (*pos <= ft->mask) {
+		const struct slot *s = &ft->slots[(*pos)++];
+
+		if (s->rec) {
+			*e = slot_entry(s);
+			return true;
+		}
+	}
+	return false;
 }

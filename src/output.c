@@ -71,6 +71,14 @@ bool out_failed(const struct out *o)
 
 void out_mem(struct out *o, const char *s, size_t n)
 {
+	/* Most pieces are a few bytes: copied by hand, they cost less than
+	 * the call to memcpy. */
+	if (n <= 16 && OUT_BUF - o->len >= n) {
+		for (size_t i = 0; i < n; i++)
+			o->buf[o->len + i] = s[i];
+		o->len += n;
+		return;
+	}
 	while (n > 0) {
 		size_t room = OUT_BUF - o->len, k = n < room ? n : room;
 
@@ -97,13 +105,27 @@ void out_char(struct out *o, char ch)
 
 void out_u64(struct out *o, uint64_t v)
 {
+	/* Two digits a division: numbers are most of a JSON record. */
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
 	char tmp[24];
 	size_t i = sizeof(tmp);
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100);
+
+		v /= 100;
+		tmp[--i] = pairs[2 * d + 1];
+		tmp[--i] = pairs[2 * d];
+	}
+	if (v >= 10) {
+		tmp[--i] = pairs[2 * v + 1];
+		tmp[--i] = pairs[2 * v];
+	} else {
+		tmp[--i] = (char)('0' + v);
+	}
 	out_mem(o, tmp + i, sizeof(tmp) - i);
 }
 

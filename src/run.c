@@ -172,7 +172,7 @@ int run_files(const struct options *o, int out_fd)
 			 * packet numbers stay unique within the run. */
 			p.number = sum->frames;
 			sum->segments++;
-			tracker_packet(pl.trk, &p);
+			tracker_push(pl.trk, &p);
 		}
 		capture_close(cap);
 	}

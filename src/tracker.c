@@ -8,29 +8,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn_pack.h"
+#include "conn_pool.h"
 #include "flow_table.h"
 #include "tracker.h"
 
 /* Every connection is on one idle list, chosen by the state of its endpoint
  * that may stay longest (both CLOSED: the CLOSED list), least recently active
  * first. A list's head is therefore the first of its connections to time out,
- * so expiry and eviction cost O(TS_COUNT) per packet. */
+ * so expiry and eviction cost O(TS_COUNT) per packet. A connection idle for
+ * FREEZE_NS is packed (conn_pack.h) where it stands on its list; freeze_at
+ * walks each list behind the head, at the first node not yet looked at. */
 struct idle_list {
-	struct conn *head, *tail;
+	struct idle_node *head, *tail;
+	struct idle_node *freeze_at;
 };
 
 #define SYN_CHECK_NS (3 * 1000000000ULL)
+
+/* Idle this long, a connection is frozen: most that are wait for a timer
+ * (TIME_WAIT's minute, a SYN's check), and a live record costs three times
+ * a frozen one. Unpacking one that wakes up costs about as much as a packet.
+ * With more than LIVE_MAX live records (a flood makes a million in a
+ * second), the longest idle are frozen sooner: memory stays bounded by the
+ * connections, at a live record's size for only LIVE_MAX of them. */
+#define FREEZE_NS (1000000000ULL)
+#define LIVE_MAX (1u << 17)
+
+/* Packets queued by tracker_push() before they are processed. At a million
+ * live connections every slot, connection and idle-list neighbour a packet
+ * needs is a cache miss, and waiting for them one after the other was most
+ * of the run time. So they are fetched in stages while the packets ahead
+ * are processed: the slot when a packet is queued, its connection
+ * QUEUE_CONN packets before its turn (the slot has arrived and names it),
+ * the connection's idle-list neighbours QUEUE_LINKS before (its links have
+ * arrived). */
+#define QUEUE_LEN 16
+#define QUEUE_CONN 8
+#define QUEUE_LINKS 4
+
+struct queued {
+	struct packet p;
+	struct flow_key key;
+	uint32_t hash;
+	int side;
+};
 
 struct tracker {
 	struct tracker_config cfg;
 	struct tracker_sink sink;
 	struct flow_table *ft;
+	struct conn_pool *pool;       /* where connection records come from */
 	struct tracker_stats st;
 	uint64_t next_id;
 	uint64_t now_ns;
 	struct idle_list idle[TS_COUNT];
 	uint64_t check[TS_COUNT];     /* per idle class: look at the head this long after its activity */
 	uint64_t expire[TS_COUNT];    /* per idle class: idle timeout; UINT64_MAX: never */
+	uint64_t next_due;            /* no list head is due before this (a lower bound) */
+	uint64_t next_freeze;         /* no node is to be frozen before this (a lower bound) */
+	uint64_t live;                /* connections in the table not frozen */
+	struct queued queue[QUEUE_LEN]; /* ring: packets pushed, not processed yet */
+	unsigned q_first, q_len;
 };
 
 const char *anomaly_kind_name(enum anomaly_kind k)
@@ -57,7 +96,10 @@ struct tracker *tracker_create(const struct tracker_config *cfg, const struct tr
 	if (sink)
 		t->sink = *sink;
 	t->ft = flow_table_create();
-	if (!t->ft) {
+	t->pool = conn_pool_create();
+	if (!t->ft || !t->pool) {
+		flow_table_destroy(t->ft);
+		conn_pool_release(t->pool);
 		free(t);
 		return NULL;
 	}
@@ -83,6 +125,7 @@ void tracker_destroy(struct tracker *t)
 	if (!t)
 		return;
 	flow_table_destroy(t->ft);
+	conn_pool_release(t->pool);
 	free(t);
 }
 
@@ -133,34 +176,90 @@ static void set_state(struct tracker *t, struct conn *c, int role, uint8_t to, u
 
 /* ---- idle lists: retirement, idle timeouts, eviction ---- */
 
-static void idle_unlink(struct tracker *t, struct conn *c)
+static struct conn *node_conn(struct idle_node *n)
 {
-	struct idle_list *l = &t->idle[c->idle_class];
-
-	if (c->idle_prev)
-		c->idle_prev->idle_next = c->idle_next;
-	else if (l->head == c)
-		l->head = c->idle_next;
-	if (c->idle_next)
-		c->idle_next->idle_prev = c->idle_prev;
-	else if (l->tail == c)
-		l->tail = c->idle_prev;
-	c->idle_prev = c->idle_next = NULL;
+	return (struct conn *)((char *)n - offsetof(struct conn, node));
 }
 
-static void idle_append(struct tracker *t, struct conn *c, uint8_t cls, uint64_t from_ns)
+static struct frozen_conn *node_frozen(struct idle_node *n)
+{
+	return (struct frozen_conn *)((char *)n - offsetof(struct frozen_conn, node));
+}
+
+/* Start fetching the record that holds n, live or frozen, without reading
+ * n to learn which: the lines a live one spans from there cover either. */
+static void node_prefetch(const struct idle_node *n)
+{
+	uintptr_t start = (uintptr_t)n - offsetof(struct conn, node);
+
+	for (size_t off = 0; off < sizeof(struct conn); off += 64)
+		__builtin_prefetch((const void *)(start + off));
+}
+
+static uint64_t node_due(const struct tracker *t, const struct idle_node *n)
+{
+	return t->check[n->cls] == UINT64_MAX ? UINT64_MAX : n->since_ns + t->check[n->cls];
+}
+
+static void idle_unlink(struct tracker *t, struct idle_node *n)
+{
+	struct idle_list *l = &t->idle[n->cls];
+
+	if (l->freeze_at == n)
+		l->freeze_at = n->next;
+	if (n->prev)
+		n->prev->next = n->next;
+	else if (l->head == n)
+		l->head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else if (l->tail == n)
+		l->tail = n->prev;
+	n->prev = n->next = NULL;
+}
+
+static void idle_append(struct tracker *t, struct idle_node *n, uint8_t cls, uint64_t from_ns)
 {
 	struct idle_list *l = &t->idle[cls];
 
-	c->idle_class = cls;
-	c->idle_due_ns = t->check[cls] == UINT64_MAX ? UINT64_MAX : from_ns + t->check[cls];
-	c->idle_prev = l->tail;
-	c->idle_next = NULL;
+	n->cls = cls;
+	n->since_ns = from_ns;
+	if (node_due(t, n) < t->next_due)
+		t->next_due = node_due(t, n);
+	n->prev = l->tail;
+	n->next = NULL;
 	if (l->tail)
-		l->tail->idle_next = c;
+		l->tail->next = n;
 	else
-		l->head = c;
-	l->tail = c;
+		l->head = n;
+	l->tail = n;
+	if (!l->freeze_at) {
+		l->freeze_at = n;
+		if (from_ns + FREEZE_NS < t->next_freeze)
+			t->next_freeze = from_ns + FREEZE_NS;
+	}
+}
+
+/* to takes from's place on its list (freezing and thawing). */
+static void idle_replace(struct tracker *t, struct idle_node *from, struct idle_node *to)
+{
+	struct idle_list *l = &t->idle[from->cls];
+
+	to->prev = from->prev;
+	to->next = from->next;
+	to->since_ns = from->since_ns;
+	to->cls = from->cls;
+	if (to->prev)
+		to->prev->next = to;
+	else
+		l->head = to;
+	if (to->next)
+		to->next->prev = to;
+	else
+		l->tail = to;
+	if (l->freeze_at == from)
+		l->freeze_at = to;
+	from->prev = from->next = NULL;
 }
 
 /* The idle class: both endpoints CLOSED -> CLOSED; otherwise the state of
@@ -179,19 +278,107 @@ static uint8_t idle_class_of(const struct tracker *t, const struct conn *c)
 /* After activity on c: to the tail of its (possibly new) list. */
 static void idle_touch(struct tracker *t, struct conn *c)
 {
-	idle_unlink(t, c);
-	idle_append(t, c, idle_class_of(t, c), c->last_ns);
+	idle_unlink(t, &c->node);
+	idle_append(t, &c->node, idle_class_of(t, c), c->last_ns);
+}
+
+/* ---- frozen connections ---- */
+
+/* c, idle, is packed in its place (list and table); its record is freed.
+ * Connections with a rare part stay as they are (conn_freeze says no). */
+static void freeze(struct tracker *t, struct conn *c)
+{
+	struct frozen_conn *f = conn_freeze(c);
+
+	if (!f)
+		return;
+	f->node.frozen = 1;
+	idle_replace(t, &c->node, &f->node);
+	flow_table_freeze(t->ft, c, f);
+	conn_destroy(c);
+	t->st.frozen++;
+	t->live--;
+}
+
+/* The live record of frozen f, put in its place; NULL on out of memory (f
+ * stays). */
+static struct conn *thaw(struct tracker *t, struct frozen_conn *f)
+{
+	struct conn *c = conn_pool_alloc(t->pool);
+
+	if (!c || !conn_thaw(f, c)) {
+		conn_destroy(c);
+		t->st.oom++;
+		return NULL;
+	}
+	c->node.frozen = 0;
+	idle_replace(t, &f->node, &c->node);
+	flow_table_thaw(t->ft, f, c);
+	frozen_conn_destroy(f);
+	t->st.thawed++;
+	t->live++;
+	return c;
+}
+
+/* The live connection on node n, thawed if need be (NULL: out of memory). */
+static struct conn *node_live(struct tracker *t, struct idle_node *n)
+{
+	return n->frozen ? thaw(t, node_frozen(n)) : node_conn(n);
+}
+
+/* Freeze what has been idle FREEZE_NS: each list's nodes in order, from
+ * where the walk stopped last time. */
+static void freeze_idle(struct tracker *t)
+{
+	if (t->now_ns >= t->next_freeze) {
+		t->next_freeze = UINT64_MAX;
+		for (uint8_t cls = 0; cls < TS_COUNT; cls++) {
+			struct idle_list *l = &t->idle[cls];
+			struct idle_node *n;
+
+			while ((n = l->freeze_at) && n->since_ns + FREEZE_NS <= t->now_ns) {
+				l->freeze_at = n->next;
+				if (n->next)
+					node_prefetch(n->next); /* the next to look at */
+				if (!n->frozen)
+					freeze(t, node_conn(n));
+			}
+			if (n && n->since_ns + FREEZE_NS < t->next_freeze)
+				t->next_freeze = n->since_ns + FREEZE_NS;
+		}
+	}
+	/* Too many live: the longest idle of all lists, whatever its age. */
+	while (t->live > LIVE_MAX) {
+		struct idle_list *oldest = NULL;
+
+		for (uint8_t cls = 0; cls < TS_COUNT; cls++) {
+			struct idle_node *n = t->idle[cls].freeze_at;
+
+			if (n && (!oldest || n->since_ns < oldest->freeze_at->since_ns))
+				oldest = &t->idle[cls];
+		}
+		if (!oldest)
+			break;
+		struct idle_node *n = oldest->freeze_at;
+
+		oldest->freeze_at = n->next;
+		if (n->next)
+			node_prefetch(n->next);
+		if (!n->frozen)
+			freeze(t, node_conn(n));
+	}
 }
 
 static void hand_out(struct tracker *t, struct conn *c)
 {
+	t->live--;
 	if (!(t->sink.retired && t->sink.retired(t->sink.ctx, c)))
 		conn_destroy(c);
 }
 
 static void retire(struct tracker *t, struct conn *c)
 {
-	idle_unlink(t, c);
+	idle_unlink(t, &c->node);
 	flow_table_remove(t->ft, c);
 	t->st.retired++;
 	hand_out(t, c);
@@ -199,19 +386,20 @@ static void retire(struct tracker *t, struct conn *c)
 
 static void apply_pending(struct tracker *t, struct conn *c, int r)
 {
-	struct pending pd = c->peer[r].pend;
+	struct pending pd = c->rare->pend[r];
 
-	c->peer[r].pend.kind = PENDING_NONE;
+	c->peer[r].pend_kind = PENDING_NONE;
 	set_state(t, c, r, pd.to, pd.ts_ns, pd.packet, pd.tcp_flags, TC_CONFIRMED);
 }
 
-/* When pe would send its SYN/FIN again, after its last copy, if nothing
- * stopped it: the next gap follows the observed pattern (a constant RTO, or
- * one that doubles, RFC 6298 5.5); one copy alone waits the initial RTO of
- * 1 s (RFC 6298 2.1, Linux TCP_TIMEOUT_INIT). */
-static uint64_t next_rexmit_ns(const struct peer *pe)
+/* When endpoint r would send its SYN/FIN again, after its last copy, if
+ * nothing stopped it: the next gap follows the observed pattern (a constant
+ * RTO, or one that doubles, RFC 6298 5.5); one copy alone waits the initial
+ * RTO of 1 s (RFC 6298 2.1, Linux TCP_TIMEOUT_INIT). */
+static uint64_t next_rexmit_ns(const struct conn *c, int r)
 {
-	uint64_t g = pe->ctl_gap_ns, prev = pe->ctl_gap_prev_ns;
+	uint64_t g = c->rare ? c->rare->ctl_gap_ns[r] : 0;
+	uint64_t prev = c->rare ? c->rare->ctl_gap_prev_ns[r] : 0;
 
 	if (!g)
 		return 1000000000ULL;
@@ -220,30 +408,41 @@ static uint64_t next_rexmit_ns(const struct peer *pe)
 	return 2 * g;
 }
 
+/* When a SYN or SYN-ACK sender holding state would have sent its next copy
+ * at the latest: the next gap may double (RFC 6298 5.5), also right after
+ * Linux's linear SYN timeouts, and after its last retry Linux waits about
+ * twice the last gap before it gives up; 2.25 x the last gap covers both with
+ * timer slack. One copy alone: twice the initial RTO of 1 s. */
+static uint64_t ctl_deadline_ns(const struct conn *c, int r)
+{
+	uint64_t g = c->rare ? c->rare->ctl_gap_ns[r] : 0;
+
+	return g ? g * 9 / 4 : 2000000000ULL;
+}
+
 /* A SYN or SYN-ACK that should have been sent again by now but was not:
  * the state that would retransmit it is gone. A SYN sender that never
  * acknowledged anything has no socket (a spoofed source, or it gave up
  * after tcp_syn_retries); a SYN-ACK never retransmitted was a SYN cookie or
- * the request was dropped (tcp_synack_retries). Twice the expected gap
- * allows for timer slack. */
+ * the request was dropped (tcp_synack_retries). */
 static void ctl_timeouts(struct tracker *t, struct conn *c, uint64_t now)
 {
 	struct peer *cl = &c->peer[ROLE_CLIENT], *sv = &c->peer[ROLE_SERVER];
 
 	/* A held-back receipt of the SYN-ACK waits for the client's ACK, which a
 	 * silent client never sends: it does not keep the client alive. */
-	if ((cl->bits & PB_ISN) && !(cl->bits & PB_ACKED) && cl->pend.kind != PENDING_QUIET &&
+	if ((cl->bits & PB_ISN) && !(cl->bits & PB_ACKED) && cl->pend_kind != PENDING_QUIET &&
 	    (cl->state == TS_SYN_SENT || cl->state == TS_ESTABLISHED) &&
-	    now > cl->ctl_tx_ns + 2 * next_rexmit_ns(cl)) {
-		cl->pend.kind = PENDING_NONE;
-		set_state(t, c, ROLE_CLIENT, TS_CLOSED, cl->ctl_tx_ns + 2 * next_rexmit_ns(cl), 0, 0,
-			  TC_TIMEOUT);
+	    now > cl->ctl_tx_ns + ctl_deadline_ns(c, ROLE_CLIENT)) {
+		cl->pend_kind = PENDING_NONE;
+		set_state(t, c, ROLE_CLIENT, TS_CLOSED, cl->ctl_tx_ns + ctl_deadline_ns(c, ROLE_CLIENT),
+			  0, 0, TC_TIMEOUT);
 		c->flags |= CF_SILENT_SYN;
 	}
 	if (sv->state == TS_SYN_RECEIVED && (sv->bits & PB_SENT_SYNACK) &&
-	    sv->pend.kind == PENDING_NONE && now > sv->ctl_tx_ns + 2 * next_rexmit_ns(sv)) {
-		set_state(t, c, ROLE_SERVER, TS_CLOSED, sv->ctl_tx_ns + 2 * next_rexmit_ns(sv), 0, 0,
-			  TC_TIMEOUT);
+	    sv->pend_kind == PENDING_NONE && now > sv->ctl_tx_ns + ctl_deadline_ns(c, ROLE_SERVER)) {
+		set_state(t, c, ROLE_SERVER, TS_CLOSED, sv->ctl_tx_ns + ctl_deadline_ns(c, ROLE_SERVER),
+			  0, 0, TC_TIMEOUT);
 		c->flags |= CF_SILENT_SYNACK;
 	}
 }
@@ -255,7 +454,7 @@ static void settle(struct tracker *t, struct conn *c, uint64_t now)
 	for (int r = 0; r < 2; r++) {
 		struct peer *pe = &c->peer[r];
 
-		if (pe->pend.kind == PENDING_QUIET && now >= pe->pend.due_ns)
+		if (pe->pend_kind == PENDING_QUIET && now >= c->rare->pend[r].due_ns)
 			apply_pending(t, c, r);
 		if (pe->state == TS_TIME_WAIT && now >= pe->since_ns + t->cfg.time_wait_ns) {
 			set_state(t, c, r, TS_CLOSED, pe->since_ns + t->cfg.time_wait_ns, 0, 0,
@@ -270,13 +469,20 @@ static void settle(struct tracker *t, struct conn *c, uint64_t now)
  * (both CLOSED) is retired, one idle past its state's timeout expires, any
  * other goes back to the tail to be looked at again later. Lists stay in
  * due order: every entry's due is its append time plus the list's check
- * interval. Returns false when nothing was due. */
+ * interval. Returns false when nothing was due (or no memory to thaw it). */
 static bool sweep_one(struct tracker *t, uint8_t cls)
 {
-	struct conn *c = t->idle[cls].head;
+	struct idle_node *n = t->idle[cls].head;
+	struct conn *c;
 	uint8_t now_cls;
 
-	if (!c || c->idle_due_ns > t->now_ns)
+	if (!n || node_due(t, n) > t->now_ns)
+		return false;
+	/* The next head is often due within a few packets too. */
+	if (n->next)
+		node_prefetch(n->next);
+	c = node_live(t, n);
+	if (!c)
 		return false;
 	settle(t, c, t->now_ns);
 	if (c->peer[0].state == TS_CLOSED && c->peer[1].state == TS_CLOSED) {
@@ -290,48 +496,80 @@ static bool sweep_one(struct tracker *t, uint8_t cls)
 		retire(t, c);
 		return true;
 	}
-	idle_unlink(t, c);
-	idle_append(t, c, now_cls, t->now_ns);
+	idle_unlink(t, &c->node);
+	idle_append(t, &c->node, now_cls, t->now_ns);
 	return true;
 }
 
+/* Every head that is due, class by class. Most packets find none, and
+ * next_due says so without reading the heads. */
 static void sweep(struct tracker *t)
 {
-	for (uint8_t cls = 0; cls < TS_COUNT; cls++)
-		while (sweep_one(t, cls))
-			;
+	if (t->now_ns >= t->next_due) {
+		for (uint8_t cls = 0; cls < TS_COUNT; cls++)
+			while (sweep_one(t, cls))
+				;
+		t->next_due = UINT64_MAX;
+		for (uint8_t cls = 0; cls < TS_COUNT; cls++)
+			if (t->idle[cls].head && node_due(t, t->idle[cls].head) < t->next_due)
+				t->next_due = node_due(t, t->idle[cls].head);
+	}
+	freeze_idle(t);
+}
+
+static uint64_t node_last_ns(struct idle_node *n)
+{
+	return n->frozen ? node_frozen(n)->last_ns : node_conn(n)->last_ns;
 }
 
 /* Make room under max_connections: the longest idle connection goes. */
 static void evict_one(struct tracker *t)
 {
-	struct conn *oldest = NULL;
+	struct idle_node *oldest = NULL;
+	struct conn *c;
 
 	for (int cls = 0; cls < TS_COUNT; cls++) {
-		struct conn *h = t->idle[cls].head;
+		struct idle_node *h = t->idle[cls].head;
 
-		if (h && (!oldest || h->last_ns < oldest->last_ns))
+		if (h && (!oldest || node_last_ns(h) < node_last_ns(oldest)))
 			oldest = h;
 	}
-	if (!oldest)
+	if (!oldest || !(c = node_live(t, oldest)))
 		return;
-	settle(t, oldest, t->now_ns);
-	oldest->flags |= CF_EVICTED;
+	settle(t, c, t->now_ns);
+	c->flags |= CF_EVICTED;
 	t->st.evicted++;
-	retire(t, oldest);
+	retire(t, c);
 }
 
 void tracker_tick(struct tracker *t, uint64_t now_ns)
 {
+	tracker_drain(t);
 	if (now_ns > t->now_ns)
 		t->now_ns = now_ns;
 	sweep(t);
 }
 
+/* Frozen connections are shown unpacked into a scratch record. */
 void tracker_foreach(struct tracker *t, void (*fn)(void *ctx, const struct conn *c), void *ctx)
 {
-	for (struct conn *c = flow_table_first(t->ft); c; c = c->hh.next)
-		fn(ctx, c);
+	struct flow_entry e;
+	size_t pos = 0;
+
+	tracker_drain(t);
+	while (flow_table_next(t->ft, &pos, &e)) {
+		struct conn scratch = { 0 };
+
+		if (e.conn) {
+			fn(ctx, e.conn);
+		} else if (conn_thaw(e.frozen, &scratch)) {
+			fn(ctx, &scratch);
+			free(scratch.tl);
+		} else {
+			free(scratch.tl);
+			t->st.oom++;
+		}
+	}
 }
 
 /* ---- creating connections ---- */
@@ -375,7 +613,7 @@ static struct conn *conn_new(struct tracker *t, const struct flow_key *k, int sr
 
 	if (t->cfg.max_connections && flow_table_count(t->ft) >= t->cfg.max_connections)
 		evict_one(t);
-	c = calloc(1, sizeof(*c));
+	c = conn_pool_alloc(t->pool);
 	if (!c)
 		return NULL;
 	c->key = *k;
@@ -392,10 +630,11 @@ static struct conn *conn_new(struct tracker *t, const struct flow_key *k, int sr
 		c->flags |= CF_PICKED_UP | CF_ROLE_BY_PORT;
 	}
 	if (!flow_table_add(t->ft, c)) {
-		free(c);
+		conn_destroy(c);
 		return NULL;
 	}
-	idle_append(t, c, TS_CLOSED, p->ts_ns);
+	idle_append(t, &c->node, TS_CLOSED, p->ts_ns);
+	t->live++;
 	t->st.connections++;
 	if (flow_table_count(t->ft) > t->st.peak_open)
 		t->st.peak_open = flow_table_count(t->ft);
@@ -438,7 +677,7 @@ static void supersede(struct tracker *t, struct conn *c, const struct packet *p)
 	for (int r = 0; r < 2; r++) {
 		uint8_t st = c->peer[r].state;
 
-		c->peer[r].pend.kind = PENDING_NONE;
+		c->peer[r].pend_kind = PENDING_NONE;
 		if (st == TS_TIME_WAIT || st == TS_SYN_SENT)
 			set_state(t, c, r, TS_CLOSED, p->ts_ns, p->number, p->flags, TC_REUSED);
 	}
@@ -543,7 +782,7 @@ static void check_receipt(struct tracker *t, struct conn *c, int s, uint32_t ctl
 
 	if (!(pr->bits & PB_SEEN) || peer_acked(pr, ctl_end))
 		return;
-	if (pr->pend.kind == PENDING_CONFIRM)
+	if (pr->pend_kind == PENDING_CONFIRM)
 		return; /* already held back */
 	back = undo_receipt(pr->state);
 	if (back < 0)
@@ -567,14 +806,22 @@ static uint64_t crossing_window_ns(const struct peer *pe)
 }
 
 /* Record a SYN/FIN sent by pe; returns true when it is a retransmission. */
-static bool note_ctl(struct peer *pe, uint32_t ctl_seq, bool syn, const struct packet *p)
+static bool note_ctl(struct tracker *t, struct conn *c, int r, uint32_t ctl_seq, bool syn,
+		     const struct packet *p)
 {
+	struct peer *pe = &c->peer[r];
 	bool known = syn ? (pe->bits & PB_ISN) : (pe->bits & PB_FIN);
 	uint32_t have = syn ? pe->isn : pe->fin_seq;
 
 	if (known && have == ctl_seq) {
-		pe->ctl_gap_prev_ns = pe->ctl_gap_ns;
-		pe->ctl_gap_ns = p->ts_ns > pe->ctl_tx_ns ? p->ts_ns - pe->ctl_tx_ns : 0;
+		struct conn_rare *rare = conn_rare_get(c);
+
+		if (rare) {
+			rare->ctl_gap_prev_ns[r] = rare->ctl_gap_ns[r];
+			rare->ctl_gap_ns[r] = p->ts_ns > pe->ctl_tx_ns ? p->ts_ns - pe->ctl_tx_ns : 0;
+		} else {
+			t->st.oom++;
+		}
 		pe->ctl_tx_ns = p->ts_ns;
 		pe->bits |= PB_CTL_REXMIT;
 		return true;
@@ -587,7 +834,8 @@ static bool note_ctl(struct peer *pe, uint32_t ctl_seq, bool syn, const struct p
 		pe->bits |= PB_FIN;
 	}
 	pe->ctl_tx_ns = p->ts_ns;
-	pe->ctl_gap_ns = pe->ctl_gap_prev_ns = 0;
+	if (c->rare)
+		c->rare->ctl_gap_ns[r] = c->rare->ctl_gap_prev_ns[r] = 0;
 	pe->bits &= (uint16_t)~PB_CTL_REXMIT;
 	return false;
 }
@@ -602,11 +850,11 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 	/* Its own ACK confirms a receipt we held back; so does an echo of the
 	 * held segment's timestamp (RFC 7323: TS.Recent only advances on
 	 * segments the endpoint accepted). */
-	if (ps->pend.kind == PENDING_CONFIRM && (p->flags & TH_ACK) &&
-	    seq_geq(p->ack, ps->pend.ack_needed))
+	if (ps->pend_kind == PENDING_CONFIRM && (p->flags & TH_ACK) &&
+	    seq_geq(p->ack, c->rare->pend[s].ack_needed))
 		apply_pending(t, c, s);
-	else if (ps->pend.kind != PENDING_NONE && ps->pend.has_ts && p->opt.has_timestamps &&
-		 seq_geq(p->opt.ts_ecr, ps->pend.ts_val))
+	else if (ps->pend_kind != PENDING_NONE && c->rare->pend[s].has_ts &&
+		 p->opt.has_timestamps && seq_geq(p->opt.ts_ecr, c->rare->pend[s].ts_val))
 		apply_pending(t, c, s);
 
 	if (ev == EV_SYNACK && ps->state == TS_ESTABLISHED && !(ps->bits & PB_SENT_SYNACK) &&
@@ -623,7 +871,7 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 		 * before that FIN arrived: the FINs crossed (simultaneous close).
 		 * Replay in the true order: ESTABLISHED, our FIN, then theirs. */
 		set_state(t, c, s, TS_ESTABLISHED, p->ts_ns, p->number, p->flags, TC_CROSSED);
-		note_ctl(ps, p->seq + p->payload_len, false, p);
+		note_ctl(t, c, s, p->seq + p->payload_len, false, p);
 		set_state(t, c, s, TS_FIN_WAIT_1, p->ts_ns, p->number, p->flags, TC_PACKET);
 		set_state(t, c, s, TS_CLOSING, p->ts_ns, p->number, p->flags, TC_CROSSED);
 		c->flags |= CF_SIM_CLOSE;
@@ -639,25 +887,27 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 			*anomalous = true;
 			return;
 		}
-		rexmit = note_ctl(ps, p->seq, true, p);
+		rexmit = note_ctl(t, c, s, p->seq, true, p);
 		if (rexmit && ev == EV_SYNACK)
 			check_receipt(t, c, s, p->seq + 1, p);
 	} else if (ev == EV_FIN) {
 		uint32_t fin = p->seq + p->payload_len;
 
-		rexmit = note_ctl(ps, fin, false, p);
+		rexmit = note_ctl(t, c, s, fin, false, p);
 		if (rexmit)
 			check_receipt(t, c, s, fin + 1, p);
 	}
-	if (rexmit && ps->pend.kind == PENDING_QUIET) {
-		if (p->ts_ns <= ps->pend.ts_ns + crossing_window_ns(ps)) {
+	if (rexmit && ps->pend_kind == PENDING_QUIET) {
+		struct pending *pd = &c->rare->pend[s];
+
+		if (p->ts_ns <= pd->ts_ns + crossing_window_ns(ps)) {
 			/* The retransmission left before the latest held copy could
 			 * reach the endpoint: they crossed, and it proves nothing
 			 * about that copy. Its quiet period restarts from here. */
-			ps->pend.due_ns = p->ts_ns + next_rexmit_ns(ps) * 6 / 5;
+			pd->due_ns = p->ts_ns + next_rexmit_ns(c, s) * 6 / 5;
 		} else {
 			/* It sent its SYN/FIN again: the ACK we were holding was lost too. */
-			ps->pend.kind = PENDING_NONE;
+			ps->pend_kind = PENDING_NONE;
 			c->flags |= CF_NOT_ACCEPTED;
 			note_anomaly(t, c, p, AN_NOT_ACCEPTED);
 		}
@@ -719,6 +969,22 @@ static void process_send(struct tracker *t, struct conn *c, int s, enum fsm_even
 	}
 }
 
+/* Hold a transition of endpoint r back (see process_recv). Without memory
+ * for it, it is applied at once, as if trusted: false. */
+static bool hold_back(struct tracker *t, struct conn *c, int r, enum pending_kind kind,
+		      const struct pending *pd)
+{
+	struct conn_rare *rare = conn_rare_get(c);
+
+	if (!rare) {
+		t->st.oom++;
+		return false;
+	}
+	rare->pend[r] = *pd;
+	c->peer[r].pend_kind = (uint8_t)kind;
+	return true;
+}
+
 static void process_recv(struct tracker *t, struct conn *c, int r, enum fsm_event ev,
 			 const struct packet *p, bool *anomalous)
 {
@@ -766,30 +1032,29 @@ static void process_recv(struct tracker *t, struct conn *c, int r, enum fsm_even
 	 * transition back until its behaviour confirms it. Another copy of a
 	 * held segment becomes the one the timeline names; the first copy's
 	 * TSval stays, as an echo of any copy confirms the same ACK. */
-	if (pr->pend.kind != PENDING_NONE && pr->pend.to == next) {
-		pr->pend.ts_ns = p->ts_ns;
-		pr->pend.packet = p->number;
-		pr->pend.tcp_flags = p->flags;
+	if (pr->pend_kind != PENDING_NONE && c->rare->pend[r].to == next) {
+		struct pending *pd = &c->rare->pend[r];
+
+		pd->ts_ns = p->ts_ns;
+		pd->packet = p->number;
+		pd->tcp_flags = p->flags;
 		return;
 	}
 	if (((ev == EV_ACK_OURS && !(pr->bits & PB_DISTRUST_ON_FIN)) ||
 	     (ev == EV_FIN_OURS && (pr->bits & PB_DISTRUST_ON_FIN))) &&
-	    (pr->bits & PB_DISTRUST_ACK)) {
-		pr->pend = (struct pending){ .kind = PENDING_QUIET, .to = next, .ts_ns = p->ts_ns,
-			.packet = p->number, .tcp_flags = p->flags, .first_ns = p->ts_ns,
-			.due_ns = pr->ctl_tx_ns + next_rexmit_ns(pr) * 6 / 5,
-			.ts_val = p->opt.ts_val, .has_ts = p->opt.has_timestamps };
+	    (pr->bits & PB_DISTRUST_ACK) &&
+	    hold_back(t, c, r, PENDING_QUIET, &(struct pending){ .to = next, .ts_ns = p->ts_ns,
+			.packet = p->number, .tcp_flags = p->flags,
+			.due_ns = pr->ctl_tx_ns + next_rexmit_ns(c, r) * 6 / 5,
+			.ts_val = p->opt.ts_val, .has_ts = p->opt.has_timestamps }))
 		return;
-	}
 	if ((ev == EV_FIN || ev == EV_FIN_OURS || ev == EV_SYNACK) &&
-	    (pr->bits & PB_DISTRUST_CTL)) {
-		uint32_t end = ev == EV_SYNACK ? p->seq + 1 : p->seq + p->payload_len + 1;
-
-		pr->pend = (struct pending){ .kind = PENDING_CONFIRM, .to = next, .ts_ns = p->ts_ns,
-			.packet = p->number, .tcp_flags = p->flags, .ack_needed = end,
-			.ts_val = p->opt.ts_val, .has_ts = p->opt.has_timestamps };
+	    (pr->bits & PB_DISTRUST_CTL) &&
+	    hold_back(t, c, r, PENDING_CONFIRM, &(struct pending){ .to = next, .ts_ns = p->ts_ns,
+			.packet = p->number, .tcp_flags = p->flags,
+			.ack_needed = ev == EV_SYNACK ? p->seq + 1 : p->seq + p->payload_len + 1,
+			.ts_val = p->opt.ts_val, .has_ts = p->opt.has_timestamps }))
 		return;
-	}
 	set_state(t, c, r, next, p->ts_ns, p->number, p->flags, TC_PACKET);
 	if (next == TS_CLOSING)
 		c->flags |= CF_SIM_CLOSE;
@@ -900,23 +1165,28 @@ static bool is_duplicate(const struct peer *pe, uint64_t sig, uint64_t ts)
 	return (pe->bits & PB_SEEN) && pe->last_sig == sig && gap <= DUPLICATE_NS;
 }
 
-void tracker_packet(struct tracker *t, const struct packet *p)
+/* One segment, its key and hash already computed (tracker_push). */
+static void process(struct tracker *t, const struct queued *q)
 {
-	struct flow_key key;
+	const struct packet *p = &q->p;
+	const struct flow_key *kp = &q->key;
 	enum fsm_event ev = EV_ACK;
 	bool valid = tcp_fsm_classify(p->flags, &ev);
 	bool anomalous = false;
+	struct flow_entry e;
 	struct conn *c;
 	uint64_t sig;
-	int side, s;
+	int side = q->side, s;
 
 	t->st.segments++;
 	if (p->ts_ns > t->now_ns)
 		t->now_ns = p->ts_ns;
 	sweep(t);
 
-	flow_key_make(p, &key, &side);
-	c = flow_table_find(t->ft, &key);
+	e = flow_table_lookup(t->ft, kp, q->hash);
+	c = e.frozen ? thaw(t, e.frozen) : e.conn;
+	if (e.frozen && !c)
+		return; /* no memory to thaw it: counted */
 	sig = segment_sig(p);
 	if (c && is_duplicate(&c->peer[conn_role_of_side(c, side)], sig, p->ts_ns)) {
 		t->st.duplicates++;
@@ -928,12 +1198,12 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 		if (valid && ev == EV_SYN &&
 		    is_new_incarnation(c, conn_role_of_side(c, side), p)) {
 			supersede(t, c, p);
-			c = conn_new(t, &key, side, ev, p);
+			c = conn_new(t, kp, side, ev, p);
 			if (c)
 				c->flags |= CF_PORT_REUSED;
 		}
 	} else if (valid) {
-		c = conn_new(t, &key, side, ev, p);
+		c = conn_new(t, kp, side, ev, p);
 	} else {
 		/* Impossible flags (a NULL or Xmas scan) say nothing about either
 		 * endpoint: no connection is made up from them, the anomaly counts it. */
@@ -971,15 +1241,194 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 	idle_touch(t, c);
 }
 
+static void queue_fill(struct queued *q, const struct packet *p)
+{
+	q->p = *p;
+	flow_key_make(p, &q->key, &q->side);
+	q->hash = flow_key_hash(&q->key);
+}
+
+void tracker_packet(struct tracker *t, const struct packet *p)
+{
+	struct queued q;
+
+	tracker_drain(t);
+	queue_fill(&q, p);
+	process(t, &q);
+}
+
+/* The queued packet that a full queue processes `turns` pushes from now. */
+static struct queued *queued_due_in(struct tracker *t, unsigned turns)
+{
+	unsigned back = QUEUE_LEN - turns; /* places before the newest */
+
+	if (t->q_len <= back)
+		return NULL;
+	return &t->queue[(t->q_first + t->q_len - 1 - back) % QUEUE_LEN];
+}
+
+void tracker_push(struct tracker *t, const struct packet *p)
+{
+	struct queued *q;
+	struct flow_entry g;
+	const struct conn *c;
+
+	if (t->q_len == QUEUE_LEN) {
+		process(t, &t->queue[t->q_first]);
+		t->q_first = (t->q_first + 1) % QUEUE_LEN;
+		t->q_len--;
+	}
+	q = &t->queue[(t->q_first + t->q_len) % QUEUE_LEN];
+	queue_fill(q, p);
+	t->q_len++;
+	flow_table_prefetch(t->ft, q->hash);
+	/* Look-ups ahead only read the table, which holds live records. A
+	 * frozen one is fetched too: it will be unpacked. */
+	if ((q = queued_due_in(t, QUEUE_CONN))) {
+		g = flow_table_guess(t->ft, q->hash);
+		if (g.conn)
+			conn_prefetch(g.conn);
+		else if (g.frozen)  /* its size is inside it: the usual few lines */
+			for (unsigned off = 0; off < 256; off += 64)
+				__builtin_prefetch((const char *)g.frozen + off);
+	}
+	if ((q = queued_due_in(t, QUEUE_LINKS)) && (c = flow_table_peek(t->ft, &q->key, q->hash))) {
+		if (c->node.prev)
+			__builtin_prefetch(&c->node.prev->next, 1);
+		if (c->node.next)
+			__builtin_prefetch(&c->node.next->prev, 1);
+	}
+}
+
+void tracker_drain(struct tracker *t)
+{
+	for (; t->q_len; t->q_len--) {
+		process(t, &t->queue[t->q_first]);
+		t->q_first = (t->q_first + 1) % QUEUE_LEN;
+	}
+}
+
+struct by_id {
+	uint64_t id;
+	struct idle_node *node;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+	const struct by_id *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static void finish_one(struct tracker *t, struct conn *c, uint64_t ref_ns)
+{
+	settle(t, c, ref_ns);
+	idle_unlink(t, &c->node);
+	flow_table_remove(t->ft, c);
+	hand_out(t, c);
+}
+
+/* Put all[0..n) in id order. Ids are unique and those still open mostly
+ * recent, so they usually fill a range not much wider than their number:
+ * then each goes straight to its place, without a sort. */
+static void sort_by_id(struct by_id *all, size_t n)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	struct idle_node **at;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		lo = all[i].id < lo ? all[i].id : lo;
+		hi = all[i].id > hi ? all[i].id : hi;
+	}
+	if (n < 2 || hi - lo >= 4 * (uint64_t)n || !(at = calloc(hi - lo + 1, sizeof(*at)))) {
+		qsort(all, n, sizeof(*all), cmp_id);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		at[all[i].id - lo] = all[i].node;
+	for (uint64_t id = lo; id <= hi; id++)
+		if (at[id - lo])
+			all[k++].node = at[id - lo];
+	free(at);
+}
+
+/* The id of the connection on node n, live or frozen. */
+static uint64_t node_id(struct idle_node *n)
+{
+	return n->frozen ? frozen_conn_id(node_frozen(n)) : node_conn(n)->id;
+}
+
+/* At the end: the live connection on node n, unpacked into a record of its
+ * own if frozen (not put back on the list or in the table, which are about
+ * to be emptied). NULL on out of memory, the frozen record freed. */
+static struct conn *finish_live(struct tracker *t, struct idle_node *n)
+{
+	struct frozen_conn *f;
+	struct conn *c;
+
+	if (!n->frozen)
+		return node_conn(n);
+	f = node_frozen(n);
+	c = conn_pool_alloc(t->pool);
+	if (!c || !conn_thaw(f, c)) {
+		conn_destroy(c);
+		c = NULL;
+		t->st.oom++;
+	} else {
+		t->live++;
+	}
+	frozen_conn_destroy(f);
+	return c;
+}
+
+/* Records are fetched this many ahead: in id order they lie all over memory. */
+#define FINISH_AHEAD 8
+
+/* Connections go out in the order they were made, as they always have, each
+ * settled at the reference time; frozen ones are unpacked one at a time, so
+ * memory does not grow. All of them go, so the table and the lists are
+ * emptied once at the end rather than one connection at a time. Every
+ * connection in the table is on an idle list, found there by its node. */
 void tracker_finish(struct tracker *t, uint64_t ref_ns)
 {
-	struct conn *c = flow_table_first(t->ft), *next;
+	size_t n, pos = 0, k = 0;
+	struct flow_entry e;
+	struct by_id *all;
+	struct conn *c;
 
-	for (; c; c = next) {
-		next = c->hh.next;
-		settle(t, c, ref_ns);
-		idle_unlink(t, c);
-		flow_table_remove(t->ft, c);
-		hand_out(t, c);
+	tracker_drain(t);
+	n = flow_table_count(t->ft);
+	all = malloc((n ? n : 1) * sizeof(*all));
+	if (!all) {
+		/* No memory to sort them: table order. Removing a connection
+		 * shifts the next one of its run into its slot: look again. */
+		while (flow_table_next(t->ft, &pos, &e)) {
+			c = e.frozen ? thaw(t, e.frozen) : e.conn;
+			if (c)
+				finish_one(t, c, ref_ns);
+			pos--;
+		}
+		return;
 	}
+	while (flow_table_next(t->ft, &pos, &e))
+		all[k++].node = e.frozen ? &e.frozen->node : &e.conn->node;
+	for (size_t i = 0; i < k; i++) {
+		if (i + FINISH_AHEAD < k)
+			node_prefetch(all[i + FINISH_AHEAD].node);
+		all[i].id = node_id(all[i].node);
+	}
+	sort_by_id(all, k);
+	for (size_t i = 0; i < k; i++) {
+		if (i + FINISH_AHEAD < k)
+			node_prefetch(all[i + FINISH_AHEAD].node);
+		if ((c = finish_live(t, all[i].node))) {
+			settle(t, c, ref_ns);
+			hand_out(t, c);
+		}
+	}
+	flow_table_clear(t->ft);
+	for (int cls = 0; cls < TS_COUNT; cls++)
+		t->idle[cls] = (struct idle_list){ NULL, NULL, NULL };
+	free(all);
 }

@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  *              bits 3-4 --limit (0, 1, 2, 50), bits 5-6 --time-wait
  *              (60 s, 0, 1 ms, 2 s), bit 7 every --report section
  *   byte 2     bits 0-1 --max-connections (none, 1, 3, 16), bit 2 idle
- *              timeouts of 2 s in every state (as live mode has)
+ *              timeouts of 2 s in every state (as live mode has), bit 3 the
+ *              queued tracker_push of file runs instead of live's tracker_packet
  *   then frames, each:
  *     u16le    captured length (cut to what is left of the input)
  *     u8       time step: 0xff = 1 s back, bit 7 = seconds else milliseconds,
@@ -116,7 +117,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p.ts_ns = now;
 		p.number = pl.sum.frames;
 		pl.sum.segments++;
-		tracker_packet(pl.trk, &p);
+		if (data[2] & 8)
+			tracker_push(pl.trk, &p);
+		else
+			tracker_packet(pl.trk, &p);
 	}
 	pipeline_finish(&pl, pl.sum.last_ns, false);
 	pipeline_destroy(&pl);

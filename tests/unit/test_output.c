@@ -45,6 +45,38 @@ static void w_big(struct out *o)
 		out_str(o, "0123456789");
 }
 
+/* Numbers of every length, and strings that straddle the buffer's end. */
+static void w_numbers(struct out *o)
+{
+	for (uint64_t v = 0; v < 1000; v++) {
+		out_u64(o, v);
+		out_char(o, ' ');
+	}
+	for (uint64_t p = 1; p && p <= UINT64_MAX / 10; p *= 10) {
+		out_u64(o, p - 1);
+		out_char(o, ' ');
+		out_u64(o, p);
+		out_char(o, ' ');
+	}
+	for (int i = 0; i < 100000; i++)
+		out_str(o, i % 2 ? "abc" : "a longer string than sixteen bytes");
+}
+
+static void test_numbers(void)
+{
+	char *got = capture_output(w_numbers), *want = malloc(8 << 20);
+	size_t n = 0;
+
+	for (unsigned long long v = 0; v < 1000; v++)
+		n += (size_t)sprintf(want + n, "%llu ", v);
+	for (unsigned long long p = 1; p && p <= UINT64_MAX / 10; p *= 10)
+		n += (size_t)sprintf(want + n, "%llu %llu ", p - 1, p);
+	for (int i = 0; i < 100000; i++)
+		n += (size_t)sprintf(want + n, "%s", i % 2 ? "abc" : "a longer string than sixteen bytes");
+	CHECK(strcmp(got, want) == 0);
+	free(want);
+}
+
 static void test_writer(void)
 {
 	CHECK_EQ_STR(capture_output(w_json),
@@ -80,6 +112,7 @@ static void test_forms(void)
 int main(void)
 {
 	test_writer();
+	test_numbers();
 	test_forms();
 	return test_done("output");
 }

@@ -550,6 +550,32 @@ static void test_silence(void)
 	c = finish(&r, 3500, 0);
 	STATES(c, "SYN_SENT", "CLOSED");
 	run_free(&r);
+
+	/* Linux 6.x with tcp_syn_retries 6 and 4 linear timeouts (measured on
+	 * this machine's kernel): copies at 0, 1, 2, 3, 4, 5 s, then 2, 4, 8,
+	 * 16, 32 s apart; it gives up about 65.5 s after the last copy. At the
+	 * switch to backoff (last gap 1 s, next 2 s) the client still waits;
+	 * 60 s after the last copy too; 80 s after, it is gone. */
+	{
+		static const uint64_t at[] = { 0, 1000, 2000, 3000, 4000, 5000, 7000, 11000, 19000,
+					       35000, 67000 };
+		static const struct { uint64_t upto, ref; const char *want; } cases[] = {
+			{ 6, 6900, "SYN_SENT" },        /* 1.9 s after a 1 s gap: the 2 s gap is still to come */
+			{ 11, 67000 + 60000, "SYN_SENT" },
+			{ 11, 67000 + 80000, "CLOSED" },
+		};
+
+		for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+			run_init(&r);
+			for (size_t i = 0; i < cases[k].upto; i++)
+				seg(&r, C, SYN, 1000, 0, 0, at[i]);
+			c = finish(&r, cases[k].ref, 0);
+			CHECK(c != NULL);
+			if (c)
+				CHECK_EQ_STR(tcp_state_name(c->peer[ROLE_CLIENT].state), cases[k].want);
+			run_free(&r);
+		}
+	}
 }
 
 /* Held-back ACKs: with a constant retransmission gap (a pinned RTO), a
