@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # suite); tshark, jq (independent oracles); clang + libclang-rt (fuzzing,
 # sanitizers); valgrind (leak checks); tcptrace and time (benchmark peers).
 PACKAGES=(gcc pkg-config meson ninja-build libpcap-dev uthash-dev
-	  tcpdump iproute2 nftables python3 tshark jq
+	  tcpdump iproute2 nftables procps python3 tshark jq
 	  clang libclang-rt-14-dev valgrind tcptrace time)
 
 SUDO=
