@@ -36,10 +36,4 @@ enum capture_status capture_next(struct capture *cap, struct packet *out,
 /* After CAP_DAMAGED: "packet N (byte offset O): reason". */
 const char *capture_error(const struct capture *cap);
 
-/* Frames read from this file so far. */
-uint64_t capture_frames(const struct capture *cap);
-
-/* The link type's name, e.g. "EN10MB". */
-const char *capture_linktype(const struct capture *cap);
-
 #endif

@@ -29,8 +29,6 @@ void out_u64(struct out *o, uint64_t v);
 void out_i64(struct out *o, int64_t v);
 /* printf-style, for the rare formatted line (headers, tables). */
 void out_fmt(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Pad with spaces to width w after writing s (left-aligned). */
-void out_pad(struct out *o, const char *s, size_t w);
 
 /* A JSON string literal, quotes included, with RFC 8259 escaping. */
 void out_json_str(struct out *o, const char *s);

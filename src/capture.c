@@ -166,15 +166,3 @@ const char *capture_error(const struct capture *cap)
 {
 	return cap->error;
 }
-
-uint64_t capture_frames(const struct capture *cap)
-{
-	return cap->frames;
-}
-
-const char *capture_linktype(const struct capture *cap)
-{
-	const char *n = pcap_datalink_val_to_name(cap->dlt);
-
-	return n ? n : "?";
-}

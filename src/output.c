@@ -153,15 +153,6 @@ void out_fmt(struct out *o, const char *fmt, ...)
 	out_mem(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-void out_pad(struct out *o, const char *s, size_t w)
-{
-	size_t n = strlen(s);
-
-	out_mem(o, s, n);
-	for (; n < w; n++)
-		out_char(o, ' ');
-}
-
 void out_json_str(struct out *o, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
