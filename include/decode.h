@@ -43,4 +43,9 @@ bool decode_linktype_supported(int dlt);
 enum decode_status decode_frame(int dlt, const uint8_t *data, uint32_t caplen,
 				uint32_t wirelen, struct packet *out);
 
+/* decode_frame() without its fast path for plain Ethernet/IPv4/IPv6/TCP
+ * frames: the reference the fast path must agree with (unit tests). */
+enum decode_status decode_frame_general(int dlt, const uint8_t *data, uint32_t caplen,
+					uint32_t wirelen, struct packet *out);
+
 #endif
