@@ -48,11 +48,6 @@ void flow_table_prefetch(const struct flow_table *ft, uint32_t hash);
  * compared, so reading it costs no wait on the record): for prefetching it. */
 struct flow_entry flow_table_guess(const struct flow_table *ft, uint32_t hash);
 
-/* The (not frozen) connection with this key, without the side effect on the
- * one-entry cache, for looking ahead. */
-struct conn *flow_table_peek(const struct flow_table *ft, const struct flow_key *k,
-			     uint32_t hash);
-
 /* Insert c (its key must be set and absent from the table); false on out of memory. */
 bool flow_table_add(struct flow_table *ft, struct conn *c);
 

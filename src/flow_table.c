@@ -202,14 +202,6 @@ static struct slot *slot_find(const struct flow_table *ft, const struct flow_key
 	}
 }
 
-struct conn *flow_table_peek(const struct flow_table *ft, const struct flow_key *k,
-			     uint32_t hash)
-{
-	const struct slot *s = slot_find(ft, k, hash);
-
-	return s && !s->frozen ? s->rec : NULL;
-}
-
 struct flow_entry flow_table_lookup(struct flow_table *ft, const struct flow_key *k,
 				    uint32_t hash)
 {

@@ -1292,7 +1292,11 @@ void tracker_push(struct tracker *t, const struct packet *p)
 			for (unsigned off = 0; off < 256; off += 64)
 				__builtin_prefetch((const char *)g.frozen + off);
 	}
-	if ((q = queued_due_in(t, QUEUE_LINKS)) && (c = flow_table_peek(t->ft, &q->key, q->hash))) {
+	/* The same guess again (its slot and connection have arrived): a
+	 * connection that only shares the hash gets its neighbours fetched for
+	 * nothing, which is rare and harmless, and a full look-up here cost
+	 * more than the misses it saves. */
+	if ((q = queued_due_in(t, QUEUE_LINKS)) && (c = flow_table_guess(t->ft, q->hash).conn)) {
 		if (c->node.prev)
 			__builtin_prefetch(&c->node.prev->next, 1);
 		if (c->node.next)
