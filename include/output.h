@@ -7,8 +7,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
-struct out;
+/* Visible only so the writes below can be inlined: a JSON record is a few
+ * hundred small pieces, most of them literals whose length the compiler
+ * knows. Use the functions, not the fields. */
+#define OUT_BUF (1u << 20)
+struct out {
+	size_t len;
+	int fd;
+	bool failed;
+	char buf[OUT_BUF];
+};
 
 /* A writer on file descriptor fd; NULL on out of memory. */
 struct out *out_create(int fd);
@@ -22,9 +32,29 @@ bool out_flush(struct out *o);
 /* True once a write failed; later output is discarded. */
 bool out_failed(const struct out *o);
 
-void out_mem(struct out *o, const char *s, size_t n);
-void out_str(struct out *o, const char *s);
-void out_char(struct out *o, char ch);
+/* out_mem() when the piece does not fit: flushes as it goes. */
+void out_mem_slow(struct out *o, const char *s, size_t n);
+
+static inline void out_mem(struct out *o, const char *s, size_t n)
+{
+	if (__builtin_expect(n <= OUT_BUF - o->len, 1)) {
+		memcpy(o->buf + o->len, s, n);
+		o->len += n;
+		return;
+	}
+	out_mem_slow(o, s, n);
+}
+
+/* For a literal, strlen() is folded and the copy is a move or two. */
+static inline void out_str(struct out *o, const char *s)
+{
+	out_mem(o, s, strlen(s));
+}
+
+static inline void out_char(struct out *o, char ch)
+{
+	out_mem(o, &ch, 1);
+}
 void out_u64(struct out *o, uint64_t v);
 void out_i64(struct out *o, int64_t v);
 /* printf-style, for the rare formatted line (headers, tables). */

@@ -61,7 +61,9 @@ bool conn_closed_cleanly(const struct conn *c)
 bool conn_timeline_add(struct conn *c, const struct transition *t)
 {
 	if (c->tl_len == c->tl_cap) {
-		uint32_t cap = c->tl_cap ? c->tl_cap * 2 : 8;
+		/* A connection opened and closed cleanly makes 9 or 10 changes:
+		 * one allocation holds them. */
+		uint32_t cap = c->tl_cap ? c->tl_cap * 2 : 10;
 		struct transition *n = realloc(c->tl, (size_t)cap * sizeof(*n));
 
 		if (!n)

@@ -14,15 +14,6 @@
 
 #include "output.h"
 
-#define OUT_BUF (1u << 20)
-
-struct out {
-	int fd;
-	bool failed;
-	size_t len;
-	char buf[OUT_BUF];
-};
-
 struct out *out_create(int fd)
 {
 	struct out *o = malloc(sizeof(*o));
@@ -69,16 +60,8 @@ bool out_failed(const struct out *o)
 	return o->failed;
 }
 
-void out_mem(struct out *o, const char *s, size_t n)
+void out_mem_slow(struct out *o, const char *s, size_t n)
 {
-	/* Most pieces are a few bytes: copied by hand, they cost less than
-	 * the call to memcpy. */
-	if (n <= 16 && OUT_BUF - o->len >= n) {
-		for (size_t i = 0; i < n; i++)
-			o->buf[o->len + i] = s[i];
-		o->len += n;
-		return;
-	}
 	while (n > 0) {
 		size_t room = OUT_BUF - o->len, k = n < room ? n : room;
 
@@ -89,18 +72,6 @@ void out_mem(struct out *o, const char *s, size_t n)
 		if (o->len == OUT_BUF)
 			out_flush(o);
 	}
-}
-
-void out_str(struct out *o, const char *s)
-{
-	out_mem(o, s, strlen(s));
-}
-
-void out_char(struct out *o, char ch)
-{
-	if (o->len == OUT_BUF)
-		out_flush(o);
-	o->buf[o->len++] = ch;
 }
 
 void out_u64(struct out *o, uint64_t v)
@@ -205,8 +176,31 @@ void out_secs(struct out *o, uint64_t ns)
 	out_ts(o, ns);
 }
 
+/* Dotted decimal by hand: inet_ntop() formats IPv4 through sprintf, and
+ * a JSON record writes two addresses. */
+static const char *ipv4_str(const uint8_t *addr, char *buf)
+{
+	char *p = buf;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = addr[i];
+
+		if (i)
+			*p++ = '.';
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+	}
+	*p = '\0';
+	return buf;
+}
+
 const char *addr_str(uint8_t family, const uint8_t *addr, char *buf, size_t len)
 {
+	if (family != 6 && len >= 16)
+		return ipv4_str(addr, buf);
 	if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, addr, buf, (socklen_t)len))
 		snprintf(buf, len, "?");
 	return buf;

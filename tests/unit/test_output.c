@@ -1,6 +1,7 @@
 /* test_output.c - the text forms every report shares: JSON escaping
  * (RFC 8259), timestamps, addresses (RFC 5952 compression), tcpdump flag
  * letters, durations; and the buffered writer across its buffer size. */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -92,6 +93,21 @@ static void test_forms(void)
 
 	CHECK_EQ_STR(addr_str(4, v4, b, sizeof(b)), "192.0.2.1");
 	CHECK_EQ_STR(addr_str(6, v6, b, sizeof(b)), "2001:db8::1");
+	/* IPv4 is formatted by hand: the C library's inet_ntop is the reference,
+	 * for every octet value in every position */
+	for (int pos = 0; pos < 4; pos++) {
+		int bad = 0;
+
+		for (int v = 0; v < 256; v++) {
+			uint8_t a[16] = { 10, 200, 7, 99 };
+			char ref[INET_ADDRSTRLEN];
+
+			a[pos] = (uint8_t)v;
+			inet_ntop(AF_INET, a, ref, sizeof(ref));
+			bad += strcmp(addr_str(4, a, b, sizeof(b)), ref) != 0;
+		}
+		CHECK_EQ_INT(bad, 0);
+	}
 	CHECK_EQ_STR(endpoint_str(6, v6, 443, b, sizeof(b)), "[2001:db8::1]:443");
 	CHECK_EQ_STR(endpoint_str(4, v4, 80, b, sizeof(b)), "192.0.2.1:80");
 	/* date -u -d @1700000000 = 2023-11-14 22:13:20 */
