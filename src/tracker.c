@@ -1165,6 +1165,20 @@ static bool is_duplicate(const struct peer *pe, uint64_t sig, uint64_t ts)
 	return (pe->bits & PB_SEEN) && pe->last_sig == sig && gap <= DUPLICATE_NS;
 }
 
+/* Most segments are ACKs, with or without data, between two synchronised
+ * endpoints: both ESTABLISHED, nothing held back, the client's SYN
+ * acknowledged (so no SYN timer runs). For those settle(), process_send()
+ * and process_recv() find nothing to do: no timer is due, and the table
+ * keeps ESTABLISHED on sending and receiving an ACK (tcp_fsm.c). */
+static bool steady(const struct conn *c, enum fsm_event ev)
+{
+	const struct peer *cl = &c->peer[ROLE_CLIENT], *sv = &c->peer[ROLE_SERVER];
+
+	return ev == EV_ACK && cl->state == TS_ESTABLISHED && sv->state == TS_ESTABLISHED &&
+	       cl->pend_kind == PENDING_NONE && sv->pend_kind == PENDING_NONE &&
+	       ((cl->bits & PB_ACKED) || !(cl->bits & PB_ISN));
+}
+
 /* One segment, its key and hash already computed (tracker_push). */
 static void process(struct tracker *t, const struct queued *q)
 {
@@ -1172,7 +1186,7 @@ static void process(struct tracker *t, const struct queued *q)
 	const struct flow_key *kp = &q->key;
 	enum fsm_event ev = EV_ACK;
 	bool valid = tcp_fsm_classify(p->flags, &ev);
-	bool anomalous = false;
+	bool anomalous = false, fast = false;
 	struct flow_entry e;
 	struct conn *c;
 	uint64_t sig;
@@ -1193,7 +1207,9 @@ static void process(struct tracker *t, const struct queued *q)
 		zeek_copy(c, conn_role_of_side(c, side), p);   /* Zeek and tshark count the copy */
 		return;
 	}
-	if (c) {
+	if (c && valid && steady(c, ev)) {
+		fast = true;
+	} else if (c) {
 		settle(t, c, p->ts_ns);
 		if (valid && ev == EV_SYN &&
 		    is_new_incarnation(c, conn_role_of_side(c, side), p)) {
@@ -1224,8 +1240,10 @@ static void process(struct tracker *t, const struct queued *q)
 	if (!valid) {
 		note_anomaly(t, c, p, AN_BAD_FLAGS);
 	} else {
-		process_send(t, c, s, ev, p, &anomalous);
-		process_recv(t, c, !s, ev, p, &anomalous);
+		if (!fast) {
+			process_send(t, c, s, ev, p, &anomalous);
+			process_recv(t, c, !s, ev, p, &anomalous);
+		}
 		check_unseen(t, c, s, p);
 		track_sequence(c, s, p);
 	}
