@@ -44,6 +44,10 @@ struct zeek_conn {
 /* Every segment of c, after the state machine ran; sender_role is ROLE_*. */
 void zeek_segment(struct conn *c, int sender_role, const struct packet *p);
 
+/* zeek_segment() without its fast path for plain ACK and data segments: the
+ * whole model, the reference the fast path must agree with (unit tests). */
+void zeek_segment_general(struct conn *c, int sender_role, const struct packet *p);
+
 /* A segment the tracker drops as a capture copy (SPAN duplicate): Zeek and
  * tshark see it like any other (a retransmission, a packet, its flags). */
 void zeek_copy(struct conn *c, int sender_role, const struct packet *p);

@@ -75,14 +75,21 @@ static void set_state(struct zeek_conn *z, int r, unsigned st)
 	z->ep[r] = (uint8_t)((z->ep[r] & (EP_FIN | EP_OOO)) | (cur << 3) | st);
 }
 
+/* The role of Zeek's originator; static so the per-packet path inlines it
+ * (the library is position-independent, so the exported one is a call). */
+static int orig_role(const struct zeek_conn *z)
+{
+	return (z->seen & SEEN_ORIG_IS_SERVER) ? ROLE_SERVER : ROLE_CLIENT;
+}
+
 int zeek_orig_role(const struct conn *c)
 {
-	return (c->zeek.seen & SEEN_ORIG_IS_SERVER) ? ROLE_SERVER : ROLE_CLIENT;
+	return orig_role(&c->zeek);
 }
 
 bool zeek_flipped(const struct conn *c)
 {
-	return zeek_orig_role(c) == ROLE_SERVER;
+	return orig_role(&c->zeek) == ROLE_SERVER;
 }
 
 /* ---- the history string ---- */
@@ -107,13 +114,25 @@ static void hist_put(struct zeek_conn *z, unsigned i, unsigned code)
 					      (code >> (8 - sh)));
 }
 
+/* Letters in use. Codes are never 0 and fill the slots from the first, so
+ * the last letter holds the highest bit set below HIST_STARTED. */
 static unsigned hist_len(const struct zeek_conn *z)
 {
-	unsigned n = 0;
+	uint64_t lo;
+	uint32_t hi;
 
-	while (n < HIST_SLOTS && hist_get(z, n))
-		n++;
-	return n;
+	memcpy(&lo, z->hist, sizeof(lo));
+	memcpy(&hi, z->hist + sizeof(lo), sizeof(hi));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	lo = __builtin_bswap64(lo);
+	hi = __builtin_bswap32(hi);
+#endif
+	hi &= ~((uint32_t)HIST_STARTED << 8 * (HIST_STARTED_BYTE - sizeof(lo)));
+	if (hi)
+		return (unsigned)(95 - __builtin_clz(hi)) / 5 + 1;
+	if (lo)
+		return (unsigned)(63 - __builtin_clzll(lo)) / 5 + 1;
+	return 0;
 }
 
 static void hist_add_code(struct zeek_conn *z, unsigned code)
@@ -127,10 +146,17 @@ static void hist_add_code(struct zeek_conn *z, unsigned code)
 	hist_put(z, n, code);
 }
 
+/* The hist_seen bits `mask` (HS_*) of endpoint r, at Zeek's orig or resp
+ * position. */
+static uint16_t seen_bits(const struct zeek_conn *z, int r, unsigned mask)
+{
+	return (uint16_t)(r == orig_role(z) ? mask : mask << 8);
+}
+
 /* Connection::AddHistory for endpoint r: lower case for Zeek's responder. */
 static void hist_add(struct conn *c, int r, unsigned letter)
 {
-	hist_add_code(&c->zeek, letter + 1 + (r == zeek_orig_role(c) ? 0 : NLETTERS));
+	hist_add_code(&c->zeek, letter + 1 + (r == orig_role(&c->zeek) ? 0 : NLETTERS));
 }
 
 enum { L_S, L_H, L_A, L_D, L_F, L_R, L_C, L_T, L_W, L_G, L_I, L_Q };
@@ -140,7 +166,7 @@ enum { L_S, L_H, L_A, L_D, L_F, L_R, L_C, L_T, L_W, L_G, L_I, L_Q };
  * Zeek's orig/resp positions, so a flip does not move them (CONN). */
 static bool hist_check(struct conn *c, int r, unsigned mask, unsigned letter)
 {
-	uint16_t m = (uint16_t)(r == zeek_orig_role(c) ? mask : mask << 8);
+	uint16_t m = seen_bits(&c->zeek, r, mask);
 
 	if (c->zeek.seen & m)
 		return true;
@@ -154,9 +180,7 @@ static bool hist_check(struct conn *c, int r, unsigned mask, unsigned letter)
  * the counter can still reach the next power of ten. */
 static bool is_power_of_ten(unsigned n)
 {
-	while (n >= 10 && n % 10 == 0)
-		n /= 10;
-	return n == 1;
+	return n == 1 || n == 10 || n == 100 || n == 1000 || n == 10000; /* counters end at 65535 */
 }
 
 static void scaled16(struct conn *c, int r, uint16_t *cnt, unsigned letter)
@@ -393,7 +417,7 @@ static void state_machine(struct conn *c, int e, const struct packet *p, bool is
 		if (rst)
 			set_state(z, e, ZS_RESET);
 		if (ep_state(z, e) == ZS_INACTIVE) {
-			int o = zeek_orig_role(c);
+			int o = orig_role(z);
 
 			if (!is_orig && !p->payload_len && ep_state(z, o) == ZS_SYN_SENT)
 				; /* an ACK of the SYN before the SYN-ACK: not partial yet */
@@ -515,6 +539,12 @@ uint64_t zeek_duration_ns(const struct conn *c)
 	return (v & (1u << 31)) ? (uint64_t)(v & ~(1u << 31)) * 1000000 : (uint64_t)v * 1000;
 }
 
+/* ip bytes = the tracker's payload sum + hdr_bytes (saturating) */
+static void add_hdr_bytes(struct zeek_conn *z, int s, uint32_t h)
+{
+	z->hdr_bytes[s] = h > UINT32_MAX - z->hdr_bytes[s] ? UINT32_MAX : z->hdr_bytes[s] + h;
+}
+
 /* Segments by kind, as tshark's flag fields count them: a SYN without ACK,
  * a SYN with ACK, any FIN, any RST. */
 static void count_flags(struct zeek_conn *z, int s, const struct packet *p)
@@ -546,14 +576,13 @@ static void model_segment(struct conn *c, int s, const struct packet *p, bool co
 	uint32_t end = p->seq + len + (syn ? 1 : 0) + (fin ? 1 : 0) - (rst ? len : 0);
 	bool is_orig;
 
-	count_flags(z, s, p);
-	/* ip bytes = the tracker's payload sum + these; a copy is not in that
-	 * sum, so all of its IP length goes here */
-	if (p->ip_len > len || copy) {
-		uint32_t h = copy ? p->ip_len : p->ip_len - len;
-
-		z->hdr_bytes[s] = h > UINT32_MAX - z->hdr_bytes[s] ? UINT32_MAX : z->hdr_bytes[s] + h;
-	}
+	if (syn || fin || rst)
+		count_flags(z, s, p);
+	/* a copy is not in the tracker's payload sum: all of its IP length goes here */
+	if (copy)
+		add_hdr_bytes(z, s, p->ip_len);
+	else if (p->ip_len > len)
+		add_hdr_bytes(z, s, p->ip_len - len);
 	if (copy && z->copies[s] < UINT16_MAX)
 		z->copies[s]++;
 
@@ -565,12 +594,12 @@ static void model_segment(struct conn *c, int s, const struct packet *p, bool co
 			z->seen |= SEEN_ORIG_IS_SERVER;
 		if (flip_at_start(p))
 			flip(c);
-	} else if (ep_state(z, zeek_orig_role(c)) == ZS_SYN_ACK_SENT &&
-		   ep_state(z, !zeek_orig_role(c)) == ZS_INACTIVE && !syn && !fin && !rst &&
+	} else if (ep_state(z, orig_role(z)) == ZS_SYN_ACK_SENT &&
+		   ep_state(z, !orig_role(z)) == ZS_INACTIVE && !syn && !fin && !rst &&
 		   (ack || len)) {
 		flip_second_packet(c); /* #2191 */
 	}
-	is_orig = e == zeek_orig_role(c);
+	is_orig = e == orig_role(z);
 
 	init_endpoint(z, e, p, end);
 	update_history(c, e, p);
@@ -598,7 +627,67 @@ static void model_segment(struct conn *c, int s, const struct packet *p, bool co
 		data_sent(z, e, p);
 }
 
+/* Sender states in which an ACK without SYN, FIN or RST changes nothing in
+ * init_endpoint and state_machine: all but INACTIVE (that starts the
+ * endpoint) and RESET (after which last_seq stays). */
+#define PLAIN_SENDER_STATES ((1u << ZS_SYN_SENT) | (1u << ZS_SYN_ACK_SENT) | \
+			     (1u << ZS_PARTIAL) | (1u << ZS_ESTABLISHED) | (1u << ZS_CLOSED))
+
+/* The common segment: an ACK with or without data, no SYN, FIN or RST, once
+ * both endpoints have been heard from. Of model_segment, only the counters,
+ * the clock, last_seq, the peer's acknowledged data and this segment's data
+ * can move, and the A or D letter the first time; each test below is what
+ * makes a step skipped here do nothing there:
+ *   count_flags       no SYN, FIN or RST
+ *   the two flips     the history has begun; neither endpoint is INACTIVE
+ *   init_endpoint     no SYN; the sender is not INACTIVE
+ *   init_peer         the peer is not INACTIVE
+ *   update_last_seq   no SYN, FIN or RST (its SYN/RST and FIN cases); the
+ *                     sender is not RESET
+ *   state_machine     no SYN, FIN or RST; the sender is not INACTIVE
+ * The steps kept (update_history's A or D, update_window's zero window, the
+ * clock, update_last_seq's retransmission, ack_received, data_sent) run in
+ * model_segment's order, so their letters (A or D, W, T, then the peer's G)
+ * come in the same order. Returns false, having changed nothing, for any
+ * other segment. */
+static bool plain_segment(struct conn *c, int e, const struct packet *p)
+{
+	struct zeek_conn *z = &c->zeek;
+	int q = !e;
+	uint32_t len = p->payload_len, end = p->seq + len;
+	unsigned kind = len ? HS_DATA : HS_ACK;
+
+	if ((p->flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != TH_ACK ||
+	    !((PLAIN_SENDER_STATES >> ep_state(z, e)) & 1u) || ep_state(z, q) == ZS_INACTIVE ||
+	    !(z->hist[HIST_STARTED_BYTE] & HIST_STARTED))
+		return false;
+	if (p->ip_len > len)
+		add_hdr_bytes(z, e, p->ip_len - len);
+	if (!(z->seen & seen_bits(z, e, kind)))   /* update_history, usually done already */
+		hist_check(c, e, kind, len ? L_D : L_A);
+	if (p->window == 0 && ep_state(z, q) != ZS_CLOSED)
+		scaled8(c, e, &z->win0[e], L_W);
+	if (!(closed_or_reset(z, e) && closed_or_reset(z, q)))
+		set_last_time(c, p->ts_ns);
+	if ((int32_t)(end - z->last_seq[e]) > 0)
+		z->last_seq[e] = end;
+	else if (len)
+		scaled16(c, e, &z->rxmt[e], L_T);
+	/* ack_received's own first test, without the call (its FIN case aside) */
+	if ((z->ep[q] & EP_FIN) || seq_gt(p->ack, z->rcv_seq[q]))
+		ack_received(c, q, p->ack);
+	if (len && !seq_lt(p->seq, z->start_seq[e]))
+		data_sent(z, e, p);
+	return true;
+}
+
 void zeek_segment(struct conn *c, int s, const struct packet *p)
+{
+	if (!plain_segment(c, s, p))
+		model_segment(c, s, p, false);
+}
+
+void zeek_segment_general(struct conn *c, int s, const struct packet *p)
 {
 	model_segment(c, s, p, false);
 }
@@ -690,7 +779,7 @@ static bool syn_then_rst(const struct conn *c)
 const char *zeek_conn_state(const struct conn *c)
 {
 	const struct zeek_conn *z = &c->zeek;
-	int o = zeek_orig_role(c);
+	int o = orig_role(z);
 	unsigned os = ep_state(z, o), rs = ep_state(z, !o);
 	bool o_inactive = os == ZS_INACTIVE || os == ZS_PARTIAL;
 	bool r_inactive = rs == ZS_INACTIVE || rs == ZS_PARTIAL;

@@ -533,6 +533,141 @@ static void test_reuse_and_uid(void)
 	run_free(&r);
 }
 
+/* xorshift64: the same streams on every run. */
+static uint64_t rnd(uint64_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 7;
+	*st ^= *st << 17;
+	return *st;
+}
+
+static uint32_t pick(uint64_t *st, uint32_t n)
+{
+	return (uint32_t)(rnd(st) % n);
+}
+
+/* Flag bytes a stream draws from: mostly the common ACK and data segments
+ * (the fast path's), and every kind the model treats apart. */
+static const uint8_t stream_flags[] = {
+	A, A, A, A, PA, PA, PA, PA, A, PA, SYN, SA, FA, FA, RA, R,
+	TH_FIN | TH_RST | TH_ACK, TH_SYN | TH_FIN, TH_FIN, 0, TH_ACK | TH_URG, PA | TH_ECE,
+};
+
+/* A random segment of a connection whose endpoints send from snd[] and
+ * acknowledge up to the peer's snd[]: mostly in order, sometimes a
+ * retransmission, a jump (a gap), a stale or early ACK, a zero window or a
+ * number far off. */
+static void stream_segment(uint64_t *st, struct packet *p, int s, uint32_t snd[2], uint64_t ms)
+{
+	uint32_t r = pick(st, 100);
+
+	memset(p, 0, sizeof(*p));
+	p->family = 4;
+	p->ts_ns = T0 + ms * MS;
+	p->flags = stream_flags[pick(st, sizeof(stream_flags))];
+	p->payload_len = pick(st, 2) ? 0 : 1 + pick(st, 1460);
+	p->seq = snd[s];
+	if (r < 10)
+		p->seq -= pick(st, 3000);                /* a retransmission */
+	else if (r < 15)
+		p->seq += 1 + pick(st, 3000);            /* above a hole */
+	else if (r < 17)
+		p->seq = (uint32_t)rnd(st);              /* anywhere */
+	p->ack = snd[!s];
+	r = pick(st, 100);
+	if (r < 8)
+		p->ack -= pick(st, 3000);
+	else if (r < 14)
+		p->ack += 1 + pick(st, 3000);            /* data the capture missed */
+	else if (r < 15)
+		p->ack = (uint32_t)rnd(st);
+	p->window = pick(st, 20) ? (uint16_t)(1 + pick(st, 65535)) : 0;
+	p->ip_len = pick(st, 50) ? 40 + p->payload_len : pick(st, 60);
+	if (seq_gt(p->seq + p->payload_len, snd[s]))
+		snd[s] = p->seq + p->payload_len;
+	if (p->flags & (TH_SYN | TH_FIN))
+		snd[s]++;
+}
+
+/* zeek_segment()'s fast path for plain ACK and data segments must change
+ * nothing: random segment streams go through it and through the whole model
+ * (zeek_segment_general), and both records stay equal byte for byte after
+ * every segment. Streams start with a handshake or mid-stream; some are long
+ * enough for the 10th and 100th T, W and G. */
+static void test_fast_path_matches_model(void)
+{
+	uint64_t st = 0x9e3779b97f4a7c15ULL;
+	struct conn *fast = calloc(1, sizeof(*fast)), *full = calloc(1, sizeof(*full));
+	long segments = 0, mismatches = 0;
+
+	CHECK(fast && full);
+	if (!fast || !full)
+		goto out;
+	for (int n = 0; n < 4000 && !mismatches; n++) {
+		uint32_t snd[2] = { (uint32_t)rnd(&st), (uint32_t)rnd(&st) };
+		int len = n % 50 == 0 ? 1500 : 4 + (int)pick(&st, 60);
+		uint64_t ms = 0;
+
+		/* how it starts: the handshake, its first one or two segments, a
+		 * SYN-ACK (Zeek flips), or mid-stream */
+		static const uint8_t starts[][3] = {
+			{ SYN, SA, A }, { SYN, SA, A }, { SYN }, { SYN, SA }, { SA }, { 0 },
+		};
+		const uint8_t *start = starts[pick(&st, sizeof(starts) / sizeof(starts[0]))];
+
+		memset(fast, 0, sizeof(*fast));
+		fast->first_ns = T0;
+		for (int i = 0; i < 3 && start[i]; i++, ms++) {
+			struct packet h;
+			int s = start[i] == SA ? ROLE_SERVER : ROLE_CLIENT;
+
+			memset(&h, 0, sizeof(h));
+			h.family = 4;
+			h.ts_ns = T0 + ms * MS;
+			h.window = 65535;
+			h.ip_len = 40;
+			h.flags = start[i];
+			h.seq = snd[s];
+			h.ack = start[i] == SYN ? 0 : snd[!s];
+			if (start[i] & TH_SYN)
+				snd[s]++;
+			zeek_segment_general(fast, s, &h);
+		}
+		*full = *fast;
+		for (int i = 0; i < len; i++, segments++) {
+			struct packet p;
+			int s = (int)pick(&st, 2);
+
+			ms += pick(&st, 3) ? pick(&st, 5) : 400000;
+			stream_segment(&st, &p, s, snd, ms);
+			if (pick(&st, 40)) {
+				zeek_segment(fast, s, &p);
+				zeek_segment_general(full, s, &p);
+			} else {   /* a capture copy, the same for both */
+				zeek_copy(fast, s, &p);
+				zeek_copy(full, s, &p);
+			}
+			if (memcmp(&fast->zeek, &full->zeek, sizeof(fast->zeek)) != 0) {
+				char hf[ZEEK_HISTORY_MAX], hg[ZEEK_HISTORY_MAX];
+
+				zeek_history(fast, hf, sizeof(hf));
+				zeek_history(full, hg, sizeof(hg));
+				fprintf(stderr, "stream %d segment %d (flags 0x%02x, len %u): "
+					"fast %s %s, model %s %s\n", n, i, p.flags, p.payload_len,
+					zeek_conn_state(fast), hf, zeek_conn_state(full), hg);
+				mismatches++;
+				break;
+			}
+		}
+	}
+	CHECK_EQ_INT(mismatches, 0);
+	printf("  fast path: %ld random segments, both ways\n", segments);
+out:
+	free(fast);
+	free(full);
+}
+
 int main(void)
 {
 	test_s0();
@@ -550,6 +685,7 @@ int main(void)
 	test_gap();
 	test_reuse_and_uid();
 	test_copies();
+	test_fast_path_matches_model();
 	printf("sizeof(struct zeek_conn) = %zu\n", sizeof(struct zeek_conn));
 	return test_done("test_zeek");
 }
