@@ -950,7 +950,8 @@ static void flood_emit(struct gen *g)
 	s.dmac_last = 0x10;
 	emit_segment(g, &s);
 	g->ends[F_SYN_FLOOD]++;
-	count_final(g, S_SYN_SENT, S_CLOSED);
+	/* a spoofed source has no socket, and the server never answered */
+	count_final(g, S_CLOSED, S_CLOSED);
 	note_open(g);
 	g->flood_left--;
 }
