@@ -5,8 +5,38 @@
  * grows with services and hosts, and findings are capped (the cap is said
  * in the output), never with the number of connections. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The table keys are fixed-size and zero-padded, so uthash's default
+ * (Jenkins, about 80 instructions for 20 bytes) buys nothing: one
+ * multiply-xor round per 8 bytes, the high half folded down each round
+ * because uthash takes the bucket from the low bits. Iteration order is
+ * insertion order whatever the hash, so the reports do not depend on it. */
+static inline unsigned key_hash(const void *key, size_t len)
+{
+	const uint8_t *p = key;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
+	uint32_t x;
+
+	for (; len >= 8; len -= 8, p += 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 32;
+	}
+	if (len >= 4) {
+		memcpy(&x, p, 4);
+		h ^= x;
+		len -= 4;
+		p += 4;
+	}
+	while (len--)
+		h = (h ^ *p++) * 0x100000001b3ULL;
+	h *= 0x94d049bb133111ebULL;
+	return (unsigned)(h >> 32);
+}
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = key_hash((keyptr), (keylen)))
 
 #include <uthash.h>
 
@@ -32,34 +62,60 @@ struct host_key {
 	uint8_t family;
 	uint8_t pad[3];
 };
+_Static_assert(sizeof(struct ep_key) == 20 && sizeof(struct host_key) == 20, "keys have no implicit padding");
 
+/* Every byte of a key is written, the padding with zero. Its last 4 bytes
+ * go in one store: hashing and comparing read them as one word, which then
+ * comes straight from that store instead of waiting for several narrower
+ * ones to reach the cache. */
 static struct ep_key ep_of(const struct conn *c, int role)
 {
 	struct ep_key k;
+	struct { uint16_t port; uint8_t family, pad; } tail = { conn_port(c, role), c->key.family, 0 };
+	uint32_t w;
 
-	memset(&k, 0, sizeof(k));
+	_Static_assert(sizeof(tail) == 4 && offsetof(struct ep_key, port) == 16, "ep_key tail");
 	memcpy(k.addr, conn_addr(c, role), 16);
-	k.port = conn_port(c, role);
-	k.family = c->key.family;
+	memcpy(&w, &tail, 4);
+	memcpy((char *)&k + 16, &w, 4);
 	return k;
 }
 
 static struct host_key host_of(const struct conn *c, int role)
 {
 	struct host_key k;
+	struct { uint8_t family, pad[3]; } tail = { c->key.family, { 0, 0, 0 } };
+	uint32_t w;
 
-	memset(&k, 0, sizeof(k));
+	_Static_assert(sizeof(tail) == 4 && offsetof(struct host_key, family) == 16, "host_key tail");
 	memcpy(k.addr, conn_addr(c, role), 16);
-	k.family = c->key.family;
+	memcpy(&w, &tail, 4);
+	memcpy((char *)&k + 16, &w, 4);
 	return k;
 }
 
-static uint64_t hash_bytes(const uint8_t *b, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
+#define FNV_PRIME 0x100000001b3ULL
+#define FNV_PRIME_2 (FNV_PRIME * FNV_PRIME)      /* mod 2^64, as the hash computes */
+#define FNV_PRIME_12 (FNV_PRIME_2 * FNV_PRIME_2 * FNV_PRIME_2 * FNV_PRIME_2 * FNV_PRIME_2 * FNV_PRIME_2)
 
+/* An address's hash for the distinct-source estimate: FNV-1a over its 16
+ * bytes, then a finalizer. An IPv4 address leaves 12 zero bytes, and each
+ * zero byte only multiplies by the prime: one multiply by prime^12 gives
+ * the same value as twelve rounds (the estimates must not change). */
+static uint64_t hash_addr(const uint8_t b[16])
+{
+	uint64_t h = 0xcbf29ce484222325ULL, hi;
+	uint32_t mid;
+	size_t n = 16;
+
+	memcpy(&mid, b + 4, 4);
+	memcpy(&hi, b + 8, 8);
+	if (!hi && !mid)
+		n = 4;
 	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ULL;
+		h = (h ^ b[i]) * FNV_PRIME;
+	if (n == 4)
+		h *= FNV_PRIME_12;
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;
@@ -76,12 +132,9 @@ static void hll_add(struct hll *h, uint64_t x)
 {
 	uint32_t idx = (uint32_t)(x >> (64 - HLL_BITS));
 	uint64_t rest = x << HLL_BITS;
-	uint8_t rank = 1;
+	/* 1 + leading zeros of the remaining bits, 64 - HLL_BITS + 1 when all are zero */
+	uint8_t rank = (uint8_t)(rest ? __builtin_clzll(rest) + 1 : 64 - HLL_BITS + 1);
 
-	while (rank <= 64 - HLL_BITS && !(rest & (1ULL << 63))) {
-		rank++;
-		rest <<= 1;
-	}
 	if (rank > h->reg[idx])
 		h->reg[idx] = rank;
 }
@@ -126,14 +179,17 @@ struct topk {
 static void topk_add(struct topk *t, const struct host_key *k, uint8_t plen)
 {
 	unsigned min = 0;
+	uint64_t min_count = UINT64_MAX; /* in a register: no load chained through min */
 
 	for (unsigned i = 0; i < t->n; i++) {
 		if (memcmp(&t->e[i].key, k, sizeof(*k)) == 0) {
 			t->e[i].count++;
 			return;
 		}
-		if (t->e[i].count < t->e[min].count)
+		if (t->e[i].count < min_count) {
+			min_count = t->e[i].count;
 			min = i;
+		}
 	}
 	if (t->n < TOPK) {
 		t->e[t->n].key = *k;
@@ -201,41 +257,67 @@ struct alert {
 	struct alert *next;
 };
 
+/* Records of the targets, hosts and pairs tables are laid out for lookups
+ * by packets that have streamed the tables out of the cache: a chain walk
+ * reads 24 bytes of each record's handle (hh_next, key, keylen, hashv), so
+ * those sit in one cache line, with the key and the fields a hit updates
+ * in the same line or the one next to it. Records come 64-byte aligned
+ * from slab_alloc(); WALK_OK checks the placement. */
+#define WALK_AT(type) (offsetof(type, hh) + offsetof(UT_hash_handle, hh_next))
+#define WALK_OK(type) (WALK_AT(type) % 64 + offsetof(UT_hash_handle, hashv) + sizeof(unsigned) - \
+		       offsetof(UT_hash_handle, hh_next) <= 64)
+
 struct target {
+	_Alignas(64) uint64_t accepted;
+	uint64_t refused, unanswered;
+	uint8_t pad[8];
+	UT_hash_handle hh;             /* walked part in line 1, with key .. have_bucket */
 	struct ep_key key;
-	UT_hash_handle hh;
+	uint32_t streak;
 	uint64_t bucket;               /* index of the current bucket */
 	bool have_bucket;
-	struct bucket_rec cur;
+	bool answered;                 /* sent a SYN-ACK or completed a handshake */
+	struct bucket_rec cur;         /* line 2 */
 	uint64_t synack_rexmit;        /* in the current bucket */
+	uint64_t syns_total;
 	struct hll *hll;               /* current bucket's sources */
 	struct alert *suspect;         /* built while buckets look like a flood */
-	uint32_t streak;
 	int64_t half_open;
-	uint64_t syns_total, accepted, refused, unanswered;
-	bool answered;                 /* sent a SYN-ACK or completed a handshake */
 };
+_Static_assert(WALK_OK(struct target) && WALK_AT(struct target) == 64 &&
+	       offsetof(struct target, answered) < 128, "target layout");
 
 /* ---- TIME_WAIT per host, findings ---- */
 
 struct host {
-	struct host_key key;
-	UT_hash_handle hh;
-	int64_t tw_now, tw_peak;
-	uint64_t peak_at;
+	_Alignas(64) uint64_t peak_at;
 	uint64_t tw_final;            /* endpoints in TIME_WAIT at the reference time */
+	uint8_t pad[16];
+	UT_hash_handle hh;            /* walked part in line 1, with the key and tw_now, tw_peak */
+	struct host_key key;
+	int64_t tw_now, tw_peak;
 };
+_Static_assert(WALK_OK(struct host) && WALK_AT(struct host) == 64 &&
+	       offsetof(struct host, tw_peak) + sizeof(int64_t) <= 128, "host layout");
 
-struct tw_pair {
-	struct {
-		struct host_key host;
-		struct ep_key service;
-		uint8_t side;
-		uint8_t pad[3];
-	} key;
-	UT_hash_handle hh;
-	uint64_t count, reset;
+struct pair_key {
+	struct host_key host;
+	struct ep_key service;
+	uint8_t side;
+	uint8_t pad[3];
 };
+_Static_assert(sizeof(struct pair_key) == 44, "pair_key has no implicit padding");
+
+/* The key is too long to share the walked line: it goes in line 0 with the
+ * counters, the handle in line 1. */
+struct tw_pair {
+	_Alignas(64) struct pair_key key;
+	uint64_t count, reset;
+	UT_hash_handle hh;
+	struct host *host;             /* key.host's record once it exists (never removed) */
+};
+_Static_assert(WALK_OK(struct tw_pair) && offsetof(struct tw_pair, reset) + sizeof(uint64_t) <= 64,
+	       "tw_pair layout");
 
 struct cw_group {
 	struct ep_key key;
@@ -269,6 +351,30 @@ struct anomaly_rec {
 	uint8_t kind;
 };
 
+/* An update of the hosts or pairs table, held back a few events so that
+ * its bucket and record are fetched from memory while other work runs
+ * (each lookup otherwise waits for two or three cache misses). Updates are
+ * applied in the order they came, so records are added, counted and peak
+ * in the same order as without the delay; whatever reads the tables first
+ * applies those still held. */
+#define DEFER_N 8        /* updates held; a power of two */
+#define DEFER_AHEAD 4    /* the one this many behind the newest gets its record prefetched */
+#define DEFER_AHEAD2 6   /* and this many behind, the next record in the chain if needed */
+
+enum { DEFER_HOST, DEFER_PAIR };
+
+struct deferred {
+	union {
+		struct host_key host;  /* DEFER_HOST */
+		struct pair_key pair;  /* DEFER_PAIR */
+	} key;
+	uint64_t ts_ns;                /* DEFER_HOST: when the endpoint entered or left TIME_WAIT */
+	unsigned hv;                   /* the key's hash */
+	uint8_t kind;
+	int8_t d;                      /* DEFER_HOST: 1 entered TIME_WAIT, -1 left it */
+	bool tw;                       /* DEFER_PAIR: ended in TIME_WAIT (else reset) */
+};
+
 struct analyses {
 	struct analyses_config cfg;
 	uint64_t origin_ns;
@@ -278,6 +384,8 @@ struct analyses {
 	struct host *hosts;
 	struct tw_pair *pairs;
 	struct cw_group *cw_groups;
+	struct target *last_target;    /* target_find()'s last answer, */
+	struct ep_key last_key;        /* and its key: no record is read to compare */
 	struct alert *alerts, **alerts_tail;
 	uint64_t nalerts;
 	int64_t tw_now, tw_peak;
@@ -287,7 +395,54 @@ struct analyses {
 	size_t nanoms, capanoms;
 	uint64_t anom_count[AN_COUNT];
 	uint64_t missed_bytes;
+	void *slabs;                   /* records of targets, hosts, pairs; freed together */
+	char *slab_next;
+	size_t slab_left;
+	struct deferred defer[DEFER_N];
+	uint64_t defer_in, defer_out;  /* pushed and applied so far */
 };
+
+#define SLAB_BYTES 16384
+
+/* A zeroed, 64-byte aligned record of size bytes (a multiple of 64, with
+ * room for the link to the next slab). Records are freed only with the
+ * analyses: the tables never delete before then. */
+static void *slab_alloc(struct analyses *a, size_t size)
+{
+	void *r;
+
+	if (size > SLAB_BYTES - 64)
+		return NULL;
+	if (a->slab_left < size) {
+		char *s = aligned_alloc(64, SLAB_BYTES);
+
+		if (!s)
+			return NULL;
+		memset(s, 0, SLAB_BYTES);
+		*(void **)s = a->slabs;
+		a->slabs = s;
+		a->slab_next = s + 64;
+		a->slab_left = SLAB_BYTES - 64;
+	}
+	r = a->slab_next;
+	a->slab_next += size;
+	a->slab_left -= size;
+	return r;
+}
+
+/* uthash doubles the buckets only when one chain reaches 10 records, which
+ * leaves 2.5 to 5 records a bucket, each a cache miss to walk past. Add
+ * with the hash already computed, and keep at most one record a bucket on
+ * average (16 bytes a bucket). */
+#define TABLE_ADD(head, field, hv, rec) do {							\
+	HASH_ADD_BYHASHVALUE(hh, head, field, sizeof((rec)->field), hv, rec);			\
+	UT_hash_table *tbl_ = (head)->hh.tbl;							\
+	if (tbl_->num_items > tbl_->num_buckets && !tbl_->noexpand) {				\
+		unsigned oomed_ = 0;								\
+		HASH_EXPAND_BUCKETS(&(rec)->hh, tbl_, oomed_);					\
+		(void)oomed_;									\
+	}											\
+} while (0)
 
 struct analyses *analyses_create(const struct analyses_config *cfg)
 {
@@ -305,28 +460,23 @@ struct analyses *analyses_create(const struct analyses_config *cfg)
 void analyses_destroy(struct analyses *a)
 {
 	struct target *t, *tt;
-	struct host *h, *ht;
-	struct tw_pair *p, *pt;
 	struct cw_group *g, *gt;
 
 	if (!a)
 		return;
 	HASH_ITER(hh, a->targets, t, tt) {
-		HASH_DEL(a->targets, t);
 		free(t->hll);
 		if (t->suspect && !t->suspect->open) {
 			free(t->suspect->series);
 			free(t->suspect);
 		}
-		free(t);
 	}
-	HASH_ITER(hh, a->hosts, h, ht) {
-		HASH_DEL(a->hosts, h);
-		free(h);
-	}
-	HASH_ITER(hh, a->pairs, p, pt) {
-		HASH_DEL(a->pairs, p);
-		free(p);
+	HASH_CLEAR(hh, a->targets);
+	HASH_CLEAR(hh, a->hosts);
+	HASH_CLEAR(hh, a->pairs);
+	for (void *s = a->slabs, *n; s; s = n) {
+		n = *(void **)s;
+		free(s);
 	}
 	HASH_ITER(hh, a->cw_groups, g, gt) {
 		HASH_DEL(a->cw_groups, g);
@@ -362,20 +512,164 @@ static void findings_add(struct findings *f, const struct finding *x)
 	f->v[f->n++] = *x;
 }
 
+/* ---- deferred updates of hosts and pairs ---- */
+
+/* One endpoint entered or left TIME_WAIT: its host's count and peak. */
+static void apply_host(struct analyses *a, const struct deferred *x)
+{
+	struct host *h;
+
+	HASH_FIND_BYHASHVALUE(hh, a->hosts, &x->key.host, sizeof(x->key.host), x->hv, h);
+	if (!h && x->d > 0) {
+		h = slab_alloc(a, sizeof(*h));
+		if (h) {
+			h->key = x->key.host;
+			TABLE_ADD(a->hosts, key, x->hv, h);
+		}
+	}
+	if (h) {
+		h->tw_now += x->d;
+		if (h->tw_now > h->tw_peak) {
+			h->tw_peak = h->tw_now;
+			h->peak_at = x->ts_ns;
+		}
+	}
+}
+
+/* One endpoint of a final connection is in TIME_WAIT or was reset. */
+static void apply_pair(struct analyses *a, const struct deferred *x)
+{
+	struct tw_pair *p;
+
+	HASH_FIND_BYHASHVALUE(hh, a->pairs, &x->key.pair, sizeof(x->key.pair), x->hv, p);
+	if (!p) {
+		p = slab_alloc(a, sizeof(*p));
+		if (!p)
+			return;
+		p->key = x->key.pair;
+		TABLE_ADD(a->pairs, key, x->hv, p);
+	}
+	if (x->tw) {
+		p->count++;
+		a->tw_final++;
+		/* The host's record is made when an endpoint enters TIME_WAIT
+		 * (an update applied before this one) and never removed: looked
+		 * up once per pair. */
+		if (!p->host)
+			HASH_FIND(hh, a->hosts, &p->key.host, sizeof(p->key.host), p->host);
+		if (p->host)
+			p->host->tw_final++;
+	} else {
+		p->reset++;
+		a->reset_final++;
+	}
+}
+
+static UT_hash_table *defer_table(const struct analyses *a, uint8_t kind)
+{
+	if (kind == DEFER_HOST)
+		return a->hosts ? a->hosts->hh.tbl : NULL;
+	return a->pairs ? a->pairs->hh.tbl : NULL;
+}
+
+static void defer_apply_oldest(struct analyses *a)
+{
+	const struct deferred *x = &a->defer[a->defer_out++ & (DEFER_N - 1)];
+
+	if (x->kind == DEFER_HOST)
+		apply_host(a, x);
+	else
+		apply_pair(a, x);
+}
+
+/* Prefetch what a lookup reads of record e: the walked part of its handle,
+ * and for a pair the key and counts in the line before it. */
+static void prefetch_record(UT_hash_table *tbl, const UT_hash_handle *e, uint8_t kind)
+{
+	__builtin_prefetch(&e->hh_next);
+	if (kind == DEFER_PAIR)
+		__builtin_prefetch(ELMT_FROM_HH(tbl, e));
+}
+
+/* The first record in the bucket of the update `behind` places behind the
+ * newest (*y), in table *tbl; NULL if none. */
+static UT_hash_handle *defer_head(const struct analyses *a, unsigned behind, const struct deferred **y,
+				  UT_hash_table **tbl)
+{
+	*y = &a->defer[(a->defer_in - 1 - behind) & (DEFER_N - 1)];
+	*tbl = defer_table(a, (*y)->kind);
+	return *tbl ? (*tbl)->buckets[(*y)->hv & ((*tbl)->num_buckets - 1)].hh_head : NULL;
+}
+
+/* Queue x (applying the oldest when the queue is full) and move the held
+ * updates' data closer: x's bucket now, DEFER_AHEAD updates later the first
+ * record of that bucket (which has arrived), DEFER_AHEAD2 later the next
+ * record if the first is not the one. */
+static void defer_push(struct analyses *a, const struct deferred *x)
+{
+	const struct deferred *y;
+	UT_hash_table *tbl;
+	UT_hash_handle *e;
+	uint64_t held;
+
+	if (a->defer_in - a->defer_out == DEFER_N)
+		defer_apply_oldest(a);
+	a->defer[a->defer_in++ & (DEFER_N - 1)] = *x;
+	held = a->defer_in - a->defer_out;
+	tbl = defer_table(a, x->kind);
+	if (tbl)
+		__builtin_prefetch(&tbl->buckets[x->hv & (tbl->num_buckets - 1)]);
+	if (held > DEFER_AHEAD && (e = defer_head(a, DEFER_AHEAD, &y, &tbl)))
+		prefetch_record(tbl, e, y->kind);
+	if (held > DEFER_AHEAD2 && (e = defer_head(a, DEFER_AHEAD2, &y, &tbl)) && e->hashv != y->hv &&
+	    e->hh_next)
+		prefetch_record(tbl, e->hh_next, y->kind);
+}
+
+/* Apply every update held back: before anything reads hosts or pairs. */
+static void defer_flush(struct analyses *a)
+{
+	while (a->defer_out != a->defer_in)
+		defer_apply_oldest(a);
+}
+
 /* ---- SYN buckets ---- */
 
-static struct target *target_get(struct analyses *a, const struct ep_key *k)
+/* The service's record, or NULL when it never got a SYN. The last one
+ * found is tried first: a flood, and a burst of handshakes, keep hitting
+ * one service. */
+static struct target *target_find(struct analyses *a, const struct ep_key *k)
 {
 	struct target *t;
+	unsigned hv;
 
-	HASH_FIND(hh, a->targets, k, sizeof(*k), t);
+	if (a->last_target && !memcmp(&a->last_key, k, sizeof(*k)))
+		return a->last_target;
+	HASH_VALUE(k, sizeof(*k), hv);
+	HASH_FIND_BYHASHVALUE(hh, a->targets, k, sizeof(*k), hv, t);
+	if (t) {
+		a->last_target = t;
+		a->last_key = *k;
+	}
+	return t;
+}
+
+/* The service's record, created on its first SYN (NULL: out of memory). */
+static struct target *target_get(struct analyses *a, const struct ep_key *k)
+{
+	struct target *t = target_find(a, k);
+	unsigned hv;
+
 	if (t)
 		return t;
-	t = calloc(1, sizeof(*t));
+	t = slab_alloc(a, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->key = *k;
-	HASH_ADD(hh, a->targets, key, sizeof(t->key), t);
+	HASH_VALUE(k, sizeof(*k), hv);
+	TABLE_ADD(a->targets, key, hv, t);
+	a->last_target = t;
+	a->last_key = *k;
 	return t;
 }
 
@@ -484,17 +778,16 @@ static void bucket_roll(struct analyses *a, struct target *t, uint64_t ts)
 	t->cur.start_ns = a->origin_ns + idx * a->cfg.interval_ns;
 }
 
-void analyses_segment(void *ctx, const struct conn *c, int s, const struct packet *p)
+/* A SYN, SYN-ACK or RST: SYN buckets of the service, lost peers. Not
+ * inlined, so that analyses_segment() stays a test and a return for the
+ * other segments. */
+__attribute__((noinline))
+static void segment_control(struct analyses *a, const struct conn *c, int s, const struct packet *p)
 {
-	struct analyses *a = ctx;
 	uint8_t f = p->flags;
 	struct target *t;
 	struct ep_key k;
 
-	if (!a->have_origin) {
-		a->origin_ns = p->ts_ns;
-		a->have_origin = true;
-	}
 	if ((f & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN) {
 		/* a SYN to the receiver's service */
 		k = ep_of(c, !s);
@@ -506,10 +799,8 @@ void analyses_segment(void *ctx, const struct conn *c, int s, const struct packe
 		t->syns_total++;
 		if (!t->hll && (t->cur.syns >= 4 || t->streak))
 			t->hll = calloc(1, sizeof(*t->hll));
-		uint64_t hsrc = hash_bytes(p->src, 16);
-
 		if (t->hll)
-			hll_add(t->hll, hsrc);
+			hll_add(t->hll, hash_addr(p->src));
 		if (t->streak || t->cur.syns * 2 >= a->cfg.syn_rate) {
 			if (!t->suspect) {
 				t->suspect = calloc(1, sizeof(*t->suspect));
@@ -533,7 +824,7 @@ void analyses_segment(void *ctx, const struct conn *c, int s, const struct packe
 	}
 	if ((f & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK)) {
 		k = ep_of(c, s);
-		HASH_FIND(hh, a->targets, &k, sizeof(k), t);
+		t = target_find(a, &k);
 		if (!t)
 			return;
 		bucket_roll(a, t, p->ts_ns);
@@ -546,7 +837,7 @@ void analyses_segment(void *ctx, const struct conn *c, int s, const struct packe
 	}
 	if (f & TH_RST) {
 		k = ep_of(c, ROLE_SERVER);
-		HASH_FIND(hh, a->targets, &k, sizeof(k), t);
+		t = target_find(a, &k);
 		if (t) {
 			bucket_roll(a, t, p->ts_ns);
 			t->cur.rsts++;
@@ -571,6 +862,19 @@ void analyses_segment(void *ctx, const struct conn *c, int s, const struct packe
 			findings_add(&a->half[HO_PEER_LOST_STATE], &x);
 		}
 	}
+}
+
+/* Called for every segment: most carry neither SYN nor RST and return at once. */
+void analyses_segment(void *ctx, const struct conn *c, int s, const struct packet *p)
+{
+	struct analyses *a = ctx;
+
+	if (__builtin_expect(!a->have_origin, 0)) {
+		a->origin_ns = p->ts_ns;
+		a->have_origin = true;
+	}
+	if (p->flags & (TH_SYN | TH_RST))
+		segment_control(a, c, s, p);
 }
 
 /* Take one half-open connection back from the buckets of an alert that
@@ -613,74 +917,76 @@ static void target_alerts(struct analyses *a, struct target *t,
 		fn(a, t->suspect, ts);
 }
 
+/* The server entered or left SYN_RECEIVED: half-open counts and completed
+ * handshakes of its service. Not inlined, for the same reason as
+ * segment_control(). */
+__attribute__((noinline))
+static void state_syn_received(struct analyses *a, const struct conn *c, const struct transition *tr)
+{
+	struct ep_key k = ep_of(c, ROLE_SERVER);
+	struct target *t = target_find(a, &k);
+
+	if (!t)
+		return;
+	t->half_open += tr->to == TS_SYN_RECEIVED ? 1 : -1;
+	/* A SYN-ACK that was never retransmitted and then given up
+	 * on held no request (a SYN cookie): it was never half-open.
+	 * The tracker knows only seconds later, after the buckets
+	 * counted it among the SYN_RECEIVED. */
+	if (tr->to == TS_CLOSED && tr->cause == TC_TIMEOUT &&
+	    !(c->peer[ROLE_SERVER].bits & PB_CTL_REXMIT))
+		target_alerts(a, t, series_unsay, c->peer[ROLE_SERVER].ctl_tx_ns);
+	if (tr->from == TS_SYN_RECEIVED && tr->to == TS_ESTABLISHED) {
+		/* A completion confirmed late (a held-back ACK) is dated
+		 * in the past: it counts in the current bucket, as
+		 * rolling back would close buckets out of order. */
+		if (a->have_origin && (!t->have_bucket || tr->ts_ns >= t->cur.start_ns))
+			bucket_roll(a, t, tr->ts_ns);
+		t->cur.completed++;
+		t->accepted++;
+		t->answered = true;
+	} else if (tr->from == TS_ESTABLISHED && tr->to == TS_SYN_RECEIVED) {
+		/* The SYN-ACK was sent again: the ACK that completed the
+		 * handshake never reached the server. Not accepted; the
+		 * completion was counted in the bucket of the handshake. */
+		if (t->accepted)
+			t->accepted--;
+		if (t->have_bucket && c->first_ns >= t->cur.start_ns) {
+			if (t->cur.completed)
+				t->cur.completed--;
+		} else {
+			target_alerts(a, t, series_uncomplete, c->first_ns);
+		}
+	}
+}
+
+/* One endpoint entered (d = 1) or left (d = -1) TIME_WAIT: its host's count
+ * and peak, and the capture's. */
+static void state_time_wait(struct analyses *a, const struct conn *c, const struct transition *tr, int d)
+{
+	struct deferred x = { .key.host = host_of(c, tr->side), .ts_ns = tr->ts_ns, .kind = DEFER_HOST,
+			      .d = (int8_t)d };
+
+	HASH_VALUE(&x.key.host, sizeof(x.key.host), x.hv);
+	defer_push(a, &x);
+	a->tw_now += d;
+	if (a->tw_now > a->tw_peak) {
+		a->tw_peak = a->tw_now;
+		a->tw_peak_at = tr->ts_ns;
+	}
+}
+
+/* Called for every state change of every endpoint; only two kinds matter. */
 void analyses_state(void *ctx, const struct conn *c, const struct transition *tr)
 {
 	struct analyses *a = ctx;
 
-	if (tr->side == ROLE_SERVER && (tr->to == TS_SYN_RECEIVED || tr->from == TS_SYN_RECEIVED)) {
-		struct ep_key k = ep_of(c, ROLE_SERVER);
-		struct target *t;
-
-		HASH_FIND(hh, a->targets, &k, sizeof(k), t);
-		if (t) {
-			t->half_open += tr->to == TS_SYN_RECEIVED ? 1 : -1;
-			/* A SYN-ACK that was never retransmitted and then given up
-			 * on held no request (a SYN cookie): it was never half-open.
-			 * The tracker knows only seconds later, after the buckets
-			 * counted it among the SYN_RECEIVED. */
-			if (tr->to == TS_CLOSED && tr->cause == TC_TIMEOUT &&
-			    !(c->peer[ROLE_SERVER].bits & PB_CTL_REXMIT))
-				target_alerts(a, t, series_unsay, c->peer[ROLE_SERVER].ctl_tx_ns);
-			if (tr->from == TS_SYN_RECEIVED && tr->to == TS_ESTABLISHED) {
-				/* A completion confirmed late (a held-back ACK) is dated
-				 * in the past: it counts in the current bucket, as
-				 * rolling back would close buckets out of order. */
-				if (a->have_origin && (!t->have_bucket || tr->ts_ns >= t->cur.start_ns))
-					bucket_roll(a, t, tr->ts_ns);
-				t->cur.completed++;
-				t->accepted++;
-				t->answered = true;
-			} else if (tr->from == TS_ESTABLISHED && tr->to == TS_SYN_RECEIVED) {
-				/* The SYN-ACK was sent again: the ACK that completed the
-				 * handshake never reached the server. Not accepted; the
-				 * completion was counted in the bucket of the handshake. */
-				if (t->accepted)
-					t->accepted--;
-				if (t->have_bucket && c->first_ns >= t->cur.start_ns) {
-					if (t->cur.completed)
-						t->cur.completed--;
-				} else {
-					target_alerts(a, t, series_uncomplete, c->first_ns);
-				}
-			}
-		}
-	}
-	if (tr->to == TS_TIME_WAIT || tr->from == TS_TIME_WAIT) {
-		int d = tr->to == TS_TIME_WAIT ? 1 : -1;
-		struct host_key k = host_of(c, tr->side);
-		struct host *h;
-
-		HASH_FIND(hh, a->hosts, &k, sizeof(k), h);
-		if (!h && d > 0) {
-			h = calloc(1, sizeof(*h));
-			if (h) {
-				h->key = k;
-				HASH_ADD(hh, a->hosts, key, sizeof(h->key), h);
-			}
-		}
-		if (h) {
-			h->tw_now += d;
-			if (h->tw_now > h->tw_peak) {
-				h->tw_peak = h->tw_now;
-				h->peak_at = tr->ts_ns;
-			}
-		}
-		a->tw_now += d;
-		if (a->tw_now > a->tw_peak) {
-			a->tw_peak = a->tw_now;
-			a->tw_peak_at = tr->ts_ns;
-		}
-	}
+	if (tr->side == ROLE_SERVER && (tr->to == TS_SYN_RECEIVED || tr->from == TS_SYN_RECEIVED))
+		state_syn_received(a, c, tr);
+	if (tr->to == TS_TIME_WAIT)
+		state_time_wait(a, c, tr, 1);
+	else if (tr->from == TS_TIME_WAIT)
+		state_time_wait(a, c, tr, -1);
 }
 
 void analyses_anomaly(void *ctx, const struct conn *c, const struct packet *p, enum anomaly_kind k)
@@ -736,15 +1042,17 @@ static void final_stuck(struct analyses *a, const struct conn *c, int r, uint64_
 	findings_add(&a->close_wait, &x);
 
 	struct cw_group *g;
+	unsigned hv;
 
-	HASH_FIND(hh, a->cw_groups, &x.ep, sizeof(x.ep), g);
+	HASH_VALUE(&x.ep, sizeof(x.ep), hv);
+	HASH_FIND_BYHASHVALUE(hh, a->cw_groups, &x.ep, sizeof(x.ep), hv, g);
 	if (!g) {
 		g = calloc(1, sizeof(*g));
 		if (!g)
 			return;
 		g->key = x.ep;
 		g->oldest_since = pe->since_ns;
-		HASH_ADD(hh, a->cw_groups, key, sizeof(g->key), g);
+		HASH_ADD_BYHASHVALUE(hh, a->cw_groups, key, sizeof(g->key), hv, g);
 	}
 	g->count++;
 	if (!x.bytes_after)
@@ -765,21 +1073,21 @@ static bool is_open(uint8_t st)
 static void final_half_open(struct analyses *a, const struct conn *c, uint64_t ref)
 {
 	const struct peer *cl = &c->peer[ROLE_CLIENT], *sv = &c->peer[ROLE_SERVER];
-	struct finding x;
+	uint64_t since = 0;
+	uint32_t count = 0;
 	int kind = -1, who = ROLE_CLIENT;
 
-	memset(&x, 0, sizeof(x));
 	if (cl->state == TS_SYN_SENT && sv->state == TS_CLOSED) {
 		kind = HO_SYN_UNANSWERED;
-		x.count = (uint32_t)cl->packets;
-		x.since_ns = c->first_ns;
+		count = (uint32_t)cl->packets;
+		since = c->first_ns;
 	} else if (sv->state == TS_SYN_RECEIVED) {
 		/* Since the SYN: its since_ns restarts when the tracker undoes an
 		 * ESTABLISHED its SYN-ACK retransmission disproved. */
 		kind = HO_HANDSHAKE_INCOMPLETE;
 		who = ROLE_SERVER;
-		x.count = (uint32_t)sv->packets;
-		x.since_ns = c->first_ns;
+		count = (uint32_t)sv->packets;
+		since = c->first_ns;
 	} else if (is_open(cl->state) && is_open(sv->state)) {
 		/* One side keeps sending (retransmissions, keep-alive probes)
 		 * and the other has been silent for longer than vanished_after. */
@@ -791,8 +1099,8 @@ static void final_half_open(struct analyses *a, const struct conn *c, uint64_t r
 			    ref - other->last_ns >= a->cfg.vanished_after_ns) {
 				kind = HO_PEER_VANISHED;
 				who = r;
-				x.count = me->unanswered;
-				x.since_ns = other->last_ns;
+				count = me->unanswered;
+				since = other->last_ns;
 			}
 		}
 	} else if ((cl->state == TS_CLOSED) != (sv->state == TS_CLOSED)) {
@@ -803,55 +1111,38 @@ static void final_half_open(struct analyses *a, const struct conn *c, uint64_t r
 		if (po->last_ns > pc->since_ns && po->state != TS_TIME_WAIT) {
 			kind = HO_ONE_SIDE_CLOSED;
 			who = !closed;
-			x.since_ns = pc->since_ns;
-			x.count = po->unanswered;
+			since = pc->since_ns;
+			count = po->unanswered;
 		}
 	}
 	if (kind < 0)
 		return;
-	x.ep = ep_of(c, who);
-	x.peer = ep_of(c, !who);
-	x.conn_id = c->id;
-	x.kind = (uint8_t)kind;
-	x.first_packet = c->first_packet;
-	x.peer_state = c->peer[!who].state;
+
+	struct finding x = {
+		.ep = ep_of(c, who), .peer = ep_of(c, !who), .conn_id = c->id, .since_ns = since,
+		.first_packet = c->first_packet, .count = count, .kind = (uint8_t)kind,
+		.peer_state = c->peer[!who].state,
+	};
 	findings_add(&a->half[kind], &x);
 }
 
 static void final_time_wait(struct analyses *a, const struct conn *c)
 {
 	for (int r = 0; r < 2; r++) {
-		struct tw_pair key, *p;
+		struct deferred x;
 		bool tw = c->peer[r].state == TS_TIME_WAIT;
 		bool reset = (c->flags & CF_RESET) && r == ROLE_CLIENT;
 
 		if (!tw && !reset)
 			continue;
-		memset(&key, 0, sizeof(key));
-		key.key.host = host_of(c, r);
-		key.key.service = ep_of(c, ROLE_SERVER);
-		key.key.side = (uint8_t)r;
-		HASH_FIND(hh, a->pairs, &key.key, sizeof(key.key), p);
-		if (!p) {
-			p = calloc(1, sizeof(*p));
-			if (!p)
-				return;
-			p->key = key.key;
-			HASH_ADD(hh, a->pairs, key, sizeof(p->key), p);
-		}
-		if (tw) {
-			struct host *h;
-			struct host_key hk = host_of(c, r);
-
-			p->count++;
-			a->tw_final++;
-			HASH_FIND(hh, a->hosts, &hk, sizeof(hk), h);
-			if (h)
-				h->tw_final++;
-		} else {
-			p->reset++;
-			a->reset_final++;
-		}
+		memset(&x, 0, sizeof(x));
+		x.key.pair.host = host_of(c, r);
+		x.key.pair.service = ep_of(c, ROLE_SERVER);
+		x.key.pair.side = (uint8_t)r;
+		x.kind = DEFER_PAIR;
+		x.tw = tw;
+		HASH_VALUE(&x.key.pair, sizeof(x.key.pair), x.hv);
+		defer_push(a, &x);
 	}
 }
 
@@ -886,7 +1177,7 @@ static void count_unanswered(struct analyses *a, struct target *t, uint64_t ts)
 
 void analyses_conn_final(struct analyses *a, const struct conn *c, uint64_t ref)
 {
-	struct ep_key k = ep_of(c, ROLE_SERVER);
+	struct ep_key k;
 	struct target *t;
 
 	a->ref_ns = ref;
@@ -897,7 +1188,8 @@ void analyses_conn_final(struct analyses *a, const struct conn *c, uint64_t ref)
 	final_half_open(a, c, ref);
 	final_time_wait(a, c);
 
-	HASH_FIND(hh, a->targets, &k, sizeof(k), t);
+	k = ep_of(c, ROLE_SERVER);
+	t = target_find(a, &k);
 	if (!t)
 		return;
 	if (c->flags & CF_REFUSED)
@@ -913,6 +1205,7 @@ void analyses_finish(struct analyses *a, uint64_t ref)
 	struct target *t, *tmp;
 
 	a->ref_ns = ref;
+	defer_flush(a);
 	HASH_ITER(hh, a->targets, t, tmp)
 		bucket_close(a, t);
 }
@@ -1324,6 +1617,7 @@ void analyses_write_text(struct analyses *a, struct out *o, unsigned mask, bool 
 {
 	uint64_t half = 0, anoms = 0;
 
+	defer_flush(a);
 	for (int k = 0; k < HO_COUNT; k++)
 		half += a->half[k].total;
 	for (int k = 0; k < AN_COUNT; k++)
@@ -1406,6 +1700,7 @@ static void json_topk(struct out *o, const char *name, struct topk *t)
 
 void analyses_write_json(struct analyses *a, struct out *o, unsigned mask)
 {
+	defer_flush(a);
 	if (mask & SEC_CLOSE_WAIT) {
 		size_t n;
 		struct cw_group **v = sorted_groups(a, &n);

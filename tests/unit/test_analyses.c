@@ -994,6 +994,71 @@ static void test_ephemeral_warning(void)
 	h_free(&h);
 }
 
+/* Many hosts, pairs and services: the tables grow through several bucket
+ * doublings, and the reports still list hosts in the order they first
+ * entered TIME_WAIT, with every count. Host i (600 of them, 10.1.x.y) opens
+ * i % 3 + 1 connections, the k-th at (k * 600 + i) * 10 ms to service
+ * 10.0.0.2:(8000 + (i + k) % 40), and closes first: all of them are in
+ * TIME_WAIT at the end (the last enters at 18 s, the reference is 20 s),
+ * so host i holds i % 3 + 1 (its peak too), each (host, service) pair one,
+ * and service p accepted as many connections as there are (i, k) with
+ * (i + k) % 40 == p. */
+static void test_many_hosts(void)
+{
+	struct analyses_config ac = default_cfg();
+	struct evq q = { 0 };
+	struct h h;
+	const char *l, *p;
+	char ca[32], want[128], port[32];
+	int accepted[40] = { 0 }, n = 0, total = 0;
+
+	h_init(&h, &ac);
+	for (int i = 0; i < 600; i++)
+		for (int k = 0; k < i % 3 + 1; k++) {
+			snprintf(ca, sizeof(ca), "10.1.%d.%d", i / 200, i % 200 + 1);
+			ev_good(&q, ca, (uint16_t)(40000 + k), "10.0.0.2", (uint16_t)(8000 + (i + k) % 40),
+				(uint64_t)(k * 600 + i) * 10 * MS);
+			accepted[(i + k) % 40]++;
+			total++;
+		}
+	evq_run(&h, &q);
+	h_finish(&h, 20 * S);
+
+	CHECK_EQ_INT(count_lines(h.json, "\"type\":\"time_wait\"", NULL, NULL), 600);
+	CHECK_EQ_INT(count_lines(h.json, "\"type\":\"time_wait_pair\"", NULL, NULL), total);
+	CHECK_EQ_INT(count_lines(h.json, "\"type\":\"listener\"", NULL, NULL), 40);
+	/* the time_wait records in order: host 0, 1, ... 599 */
+	for (p = h.json; p && (p = strstr(p, "{\"type\":\"time_wait\",")); p++, n++) {
+		snprintf(want, sizeof(want), "\"host\":\"10.1.%d.%d\",\"count\":%d,\"peak\":%d,", n / 200,
+			 n % 200 + 1, n % 3 + 1, n % 3 + 1);
+		test_checks++;
+		if (strncmp(p + strlen("{\"type\":\"time_wait\","), want, strlen(want)) != 0) {
+			fprintf(stderr, "%s:%d: time_wait record %d is not %s\n", __FILE__, __LINE__, n, want);
+			test_failures++;
+			break;
+		}
+	}
+	CHECK_EQ_INT(n, 600);
+	for (int i = 0; i < 600; i += 37)
+		for (int k = 0; k < i % 3 + 1; k++) {
+			snprintf(ca, sizeof(ca), "\"host\":\"10.1.%d.%d\"", i / 200, i % 200 + 1);
+			snprintf(port, sizeof(port), "\"port\":%d}", 8000 + (i + k) % 40);
+			l = line_with(h.json, "\"type\":\"time_wait_pair\"", ca, port);
+			CHECK_HAS(l, "\"side\":\"client\"");
+			CHECK_NUM(l, "count", 1);
+			CHECK_NUM(l, "reset", 0);
+		}
+	for (int s = 0; s < 40; s++) {
+		snprintf(port, sizeof(port), "\"port\":%d}", 8000 + s);
+		l = line_with(h.json, "\"type\":\"listener\"", port, NULL);
+		CHECK_NUM(l, "accepted", accepted[s]);
+		CHECK_NUM(l, "syns", accepted[s]);
+	}
+	snprintf(want, sizeof(want), "TIME_WAIT (%d endpoints at the reference time; peak %d at ", total, total);
+	CHECK(strstr(h.text, want) != NULL);
+	h_free(&h);
+}
+
 /* ==== 5. listeners and anomalies ==== */
 
 static void test_listeners(void)
@@ -1070,6 +1135,7 @@ int main(void)
 	test_busy_healthy();
 	test_time_wait();
 	test_ephemeral_warning();
+	test_many_hosts();
 	test_listeners();
 	return test_done("analyses");
 }
