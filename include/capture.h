@@ -1,6 +1,8 @@
-/* capture.h - reading frames from a capture file (libpcap, pcap and
- * pcapng, nanosecond timestamps) and decoding them. Knows where in the file
- * it is, so a damaged file can be reported by packet number and offset. */
+/* capture.h - reading frames from a capture file (pcap and pcapng,
+ * nanosecond timestamps) and decoding them. libpcap opens the file; classic
+ * pcap files are read by a fast reader of our own, the rest by libpcap
+ * (TCPSTATE_PCAP_READER=libpcap forces libpcap for all). Knows where in the
+ * file it is, so a damaged file can be reported by packet number and offset. */
 #ifndef TCPSTATE_CAPTURE_H
 #define TCPSTATE_CAPTURE_H
 
@@ -22,7 +24,8 @@ struct capture;
 
 /* Open a capture file ("-" = stdin) and apply filter (may be NULL).
  * Returns NULL with a message in err; *usage_error is set when the fault is
- * the filter expression rather than the file. */
+ * the filter expression rather than the file. With TCPSTATE_PCAP_READER=
+ * fast-only, a file the fast reader cannot take is refused this way too. */
 struct capture *capture_open_file(const char *path, const char *filter, char *err,
 				  size_t errlen, bool *usage_error);
 

@@ -215,11 +215,17 @@ SANITIZER = ('AddressSanitizer', 'LeakSanitizer', 'UndefinedBehaviorSanitizer',
 VALGRIND_STATUS = 99    # tests/valgrind.sh: a memory error or a leak
 
 
-def run(tcpstate, args, stdin=None, timeout=120):
+def run(tcpstate, args, stdin=None, timeout=120, stdin_file=None):
     """Run tcpstate; returns (status, stdout, stderr) as text. A signal or a
-    sanitizer report is a failure of the test whatever it expects."""
-    r = subprocess.run([tcpstate] + args, input=stdin, capture_output=True,
-                       timeout=timeout)
+    sanitizer report is a failure of the test whatever it expects. stdin is
+    bytes fed through a pipe; stdin_file an open file that becomes standard
+    input itself (a regular file, not a pipe)."""
+    if stdin_file is not None:
+        r = subprocess.run([tcpstate] + args, stdin=stdin_file, capture_output=True,
+                           timeout=timeout)
+    else:
+        r = subprocess.run([tcpstate] + args, input=stdin, capture_output=True,
+                           timeout=timeout)
     out = r.stdout.decode('utf-8', 'replace')
     err = r.stderr.decode('utf-8', 'replace')
     if r.returncode < 0:
