@@ -951,7 +951,13 @@ static bool decode_fast_ether(const uint8_t *d, uint32_t caplen, uint32_t wirele
 	p->window = get16(th + 14);
 	p->payload_len = (uint32_t)(len - iphl - hl);
 	memset(&p->opt, 0, sizeof p->opt);
-	if (hl > 20) {
+	if (hl == 32 && get32(th + 20) == 0x0101080a) {
+		/* NOP, NOP, timestamps: what Linux puts on every segment after
+		 * the handshake. The general walk gives the same. */
+		p->opt.ts_val = get32(th + 24);
+		p->opt.ts_ecr = get32(th + 28);
+		p->opt.has_timestamps = true;
+	} else if (hl > 20) {
 		opts = rd_init(th + 20, hl - 20);
 		tcp_options_parse(&opts, &p->opt);
 	}

@@ -1779,10 +1779,13 @@ static void test_fast_path(void)
 
 		eth(&f, family == 4 ? 0x0800 : 0x86dd);
 		ip = family == 4 ? ipv4(&f, 6, A4, B4) : ipv6(&f, 6, A6, B6);
-		if (i & 2)
-			tcp(&f, NULL, 0, STD_PAYLOAD);
-		else
-			std_tcp(&f);
+		static const uint8_t ts_opts[12] = { 1, 1, 8, 10, 0, 0, 0x03, 0xe8, 0, 0, 0x07, 0xd0 };
+
+		switch ((i >> 1) % 3) {
+		case 0: tcp(&f, NULL, 0, STD_PAYLOAD); break;
+		case 1: std_tcp(&f); break;
+		default: tcp(&f, ts_opts, sizeof ts_opts, STD_PAYLOAD); break;  /* Linux's usual */
+		}
 		if (family == 4)
 			ipv4_end(&f, ip);
 		else
