@@ -9,20 +9,9 @@
 
 #include "analyses.h"
 #include "output.h"
+#include "segment.h"
 #include "test.h"
 #include "tracker.h"
-
-#define MS 1000000ULL
-#define S 1000000000ULL
-#define T0 (1700000000ULL * S)
-
-#define SYN TH_SYN
-#define SA (TH_SYN | TH_ACK)
-#define A TH_ACK
-#define PA (TH_PSH | TH_ACK)
-#define FA (TH_FIN | TH_ACK)
-#define RA (TH_RST | TH_ACK)
-#define R TH_RST
 
 /* ---- the pipeline (as in run.c) ---- */
 

@@ -4,12 +4,10 @@
  * taken from tcpstate's output. Client 10.0.0.1:40000, server 10.0.0.2:80. */
 #include <stdlib.h>
 
+#include "segment.h"
 #include "test.h"
 #include "tracker.h"
 
-#define MS 1000000ULL
-#define S 1000000000ULL
-#define T0 (1700000000ULL * S)
 
 struct sink_state {
 	struct conn *conns[64];
@@ -53,34 +51,11 @@ static void run_free(struct run *r)
 static void seg(struct run *r, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack,
 		uint32_t len, uint64_t ms)
 {
-	struct packet p;
+	struct packet p = segment_make(from_client, 40000, 80, flags, seq, ack, len, ms,
+				       ++r->number, 65535);
 
-	memset(&p, 0, sizeof(p));
-	p.family = 4;
-	p.ts_ns = T0 + ms * MS;
-	p.number = ++r->number;
-	uint8_t ca[4] = { 10, 0, 0, 1 }, sa[4] = { 10, 0, 0, 2 };
-	memcpy(p.src, from_client ? ca : sa, 4);
-	memcpy(p.dst, from_client ? sa : ca, 4);
-	p.sport = from_client ? 40000 : 80;
-	p.dport = from_client ? 80 : 40000;
-	p.flags = flags;
-	p.seq = seq;
-	p.ack = ack;
-	p.payload_len = len;
-	p.window = 65535;
 	tracker_packet(r->t, &p);
 }
-
-#define C true
-#define SV false
-#define SYN TH_SYN
-#define SA (TH_SYN | TH_ACK)
-#define A TH_ACK
-#define FA (TH_FIN | TH_ACK)
-#define RA (TH_RST | TH_ACK)
-#define R TH_RST
-#define PA (TH_PSH | TH_ACK)
 
 /* Finish at ms and return connection i (in hand-out order). */
 static struct conn *finish(struct run *r, uint64_t ms, int i)

@@ -5,12 +5,10 @@
  * never from tcpstate's output. Client 10.0.0.1, server 10.0.0.2. */
 #include <stdlib.h>
 
+#include "segment.h"
 #include "test.h"
 #include "tracker.h"
 
-#define MS 1000000ULL
-#define S 1000000000ULL
-#define T0 (1700000000ULL * S)
 
 struct run {
 	struct tracker *t;
@@ -49,27 +47,13 @@ static void run_free(struct run *r)
 		conn_destroy(r->conns[i]);
 }
 
-/* One segment of an IPv4 connection with 20-byte IP and TCP headers. */
+/* One segment of the connection with a given window. */
 static void seg_w(struct run *r, bool from_client, uint8_t flags, uint32_t seq, uint32_t ack,
 		  uint32_t len, uint64_t ms, uint16_t window)
 {
-	struct packet p;
-	uint8_t ca[4] = { 10, 0, 0, 1 }, sa[4] = { 10, 0, 0, 2 };
+	struct packet p = segment_make(from_client, r->cport, r->sport, flags, seq, ack, len, ms,
+				       ++r->number, window);
 
-	memset(&p, 0, sizeof(p));
-	p.family = 4;
-	p.ts_ns = T0 + ms * MS;
-	p.number = ++r->number;
-	memcpy(p.src, from_client ? ca : sa, 4);
-	memcpy(p.dst, from_client ? sa : ca, 4);
-	p.sport = from_client ? r->cport : r->sport;
-	p.dport = from_client ? r->sport : r->cport;
-	p.flags = flags;
-	p.seq = seq;
-	p.ack = ack;
-	p.payload_len = len;
-	p.ip_len = 40 + len;
-	p.window = window;
 	tracker_packet(r->t, &p);
 }
 
@@ -79,15 +63,6 @@ static void seg(struct run *r, bool from_client, uint8_t flags, uint32_t seq, ui
 	seg_w(r, from_client, flags, seq, ack, len, ms, 65535);
 }
 
-#define C true
-#define SV false
-#define SYN TH_SYN
-#define SA (TH_SYN | TH_ACK)
-#define A TH_ACK
-#define FA (TH_FIN | TH_ACK)
-#define RA (TH_RST | TH_ACK)
-#define R TH_RST
-#define PA (TH_PSH | TH_ACK)
 
 static struct conn *finish(struct run *r, uint64_t ms)
 {
