@@ -2,7 +2,8 @@
  * tracked connections are waiting: in TIME_WAIT for a minute, or a flood's
  * lone SYN for its check. Packed, such a record takes about a third of a live
  * one; the tracker unpacks it when a segment or a timer needs it. Packing is
- * lossless: a connection unpacked is the connection that was packed. */
+ * lossless but for one field, which nothing can read any more when it goes:
+ * a connection unpacked is the connection that was packed. */
 #ifndef TCPSTATE_CONN_PACK_H
 #define TCPSTATE_CONN_PACK_H
 
@@ -12,6 +13,16 @@
 
 #include "conn.h"
 
+struct conn_pool;
+
+/* An endpoint's last_sig only serves to spot a copy of its last segment
+ * arriving within the tracker's DUPLICATE_NS (1 ms) of it. Packed this long
+ * after that segment (the idle rule freezes a connection after 1 s), a copy
+ * would need the capture's time to step back almost as far, so last_sig is
+ * left out and unpacks as 0 (no copy matches it). A connection frozen
+ * sooner, as a flood's are to keep LIVE_MAX, keeps it. */
+#define CONN_PACK_SIG_NS (1000000000ULL)
+
 /* The flow table and the idle lists hold either kind of record; node.frozen
  * says which. */
 struct frozen_conn {
@@ -20,10 +31,11 @@ struct frozen_conn {
 	uint8_t data[];      /* the key, then the rest of the connection, packed (conn_pack.c) */
 };
 
-/* c packed into a new frozen record (last_ns and data; the node is the
- * caller's to set). NULL when c cannot be packed (it has a rare part, which
+/* c packed into a new frozen record from pool (last_ns and data; the node
+ * is the caller's to set); now_ns is the capture's time (see
+ * CONN_PACK_SIG_NS). NULL when c cannot be packed (it has a rare part, which
  * few connections need) or memory ran out. */
-struct frozen_conn *conn_freeze(const struct conn *c);
+struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, uint64_t now_ns);
 
 /* The key of f. */
 void frozen_conn_key(const struct frozen_conn *f, struct flow_key *k);
@@ -35,7 +47,7 @@ bool conn_thaw(const struct frozen_conn *f, struct conn *c);
 /* The connection id of f, without unpacking the rest. */
 uint64_t frozen_conn_id(const struct frozen_conn *f);
 
-/* Free f; NULL is a no-op. */
+/* Free f (back to its pool); NULL is a no-op. */
 void frozen_conn_destroy(struct frozen_conn *f);
 
 #endif

@@ -1,7 +1,9 @@
 /* conn_pool.h - where connection records live: fixed-size, cache-line
  * aligned slots carved from 2 MiB chunks (huge pages where the kernel gives
  * them), recycled through a free list. conn_destroy() gives a pooled record
- * back, so whoever ends up owning a connection frees it as before. */
+ * back, so whoever ends up owning a connection frees it as before. Packed
+ * (frozen) records, of any size, come from 64 KiB slabs of 8-byte size
+ * classes, without malloc's per-chunk header and 16-byte rounding. */
 #ifndef TCPSTATE_CONN_POOL_H
 #define TCPSTATE_CONN_POOL_H
 
@@ -20,8 +22,16 @@ struct conn *conn_pool_alloc(struct conn_pool *pool);
 /* Give the record back (conn_destroy() calls this for pooled records). */
 void conn_pool_free(struct conn *c);
 
+/* n bytes, 8-byte aligned, for a packed record; NULL on out of memory. */
+void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n);
+
+/* Give a packed record back; NULL is a no-op. An emptied slab's memory goes
+ * back to the system (one per size class is kept for the next records). */
+void conn_pool_free_packed(void *p);
+
 /* The owner is done with the pool: its memory goes once every record taken
- * from it has been freed (a report may still hold some). NULL is a no-op. */
+ * from it, packed ones too, has been freed (a report may still hold some).
+ * NULL is a no-op. */
 void conn_pool_release(struct conn_pool *pool);
 
 #endif

@@ -2,12 +2,16 @@
  * of struct conn, struct peer and struct zeek_conn is written, most as a
  * varint of its difference from a field it is usually close to: times from
  * the connection's last packet or the endpoint's own times, sequence numbers
- * from the endpoint's ISN, byte counts from each other. A TIME_WAIT record
- * shrinks from 448 bytes to about 150; a flood's lone SYN to about 60. */
+ * from the endpoint's ISN, byte counts from each other; a time equal to
+ * another (a state began with the peer's last segment) as a 2-bit reference,
+ * counters that are zero as a bit. A TIME_WAIT record shrinks from 448 bytes
+ * to about 105 (145 with its header, in a 152-byte slab slot); last_sig is
+ * left out once no copy of the endpoint's last segment can come (conn_pack.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn_pack.h"
+#include "conn_pool.h"
 
 /* A field added to these structs must be packed here too; these fail the
  * build until it is (then update the sizes). */
@@ -111,13 +115,33 @@ static uint32_t get_seq(struct rdr *r, uint32_t base)
 
 /* ---- one endpoint ---- */
 
-/* Fields that are zero until something happens are left out, a bit each. */
+/* What is in an endpoint's record: two bytes (one when P_ALL), low first.
+ * Fields that are zero until something happens are left out; its times are
+ * coded after both endpoints (pack_times) as a choice of where they come
+ * from; its small fields take four bytes unless one is too large (P_RAW). */
 enum {
-	Z_LAST_NS = 1u << 0, Z_SINCE_NS = 1u << 1, Z_CTL_TX_NS = 1u << 2,
-	Z_SND_NXT = 1u << 3, Z_MAX_ACK = 1u << 4, Z_FIN_SEQ = 1u << 5,
-	Z_LAST_SIG = 1u << 6,
-	Z_ALL = 1u << 7,     /* every field is zero (an endpoint never heard from) */
+	P_ALL = 1u << 0,       /* every field is zero (an endpoint never heard from) */
+	P_LAST_NS = 1u << 1,
+	P_SINCE = 3u << 2,     /* enum since_code */
+	P_CTL = 3u << 4,       /* enum ctl_code */
+	P_SND_NXT = 1u << 6,
+	P_MAX_ACK = 1u << 7,
+	P_FIN_SEQ = 1u << 8,
+	P_SIG = 1u << 9,       /* last_sig kept (see conn_freeze) */
+	P_RAW = 1u << 10,      /* the small fields as plain bytes */
+	P_BITS_HI = 3u << 11,  /* bits 8-9 of bits, unless P_RAW */
 };
+#define P_SINCE_SHIFT 2
+#define P_CTL_SHIFT 4
+#define P_BITS_SHIFT 11
+
+/* When the current state began: usually with the peer's last segment
+ * (which made it change), else near its own last segment. */
+enum since_code { SINCE_ZERO, SINCE_PEER_LAST, SINCE_NEAR_LAST, SINCE_OWN_LAST };
+
+/* When it last sent its SYN/FIN: usually its own last segment, or what
+ * began the peer's state (the peer changed on receiving it). */
+enum ctl_code { CTL_ZERO, CTL_OWN_LAST, CTL_PEER_SINCE, CTL_NEAR_SINCE };
 
 static bool peer_is_zero(const struct peer *pe)
 {
@@ -133,153 +157,311 @@ static uint32_t snd_nxt_guess(const struct peer *pe)
 	return pe->isn + 1 + (uint32_t)pe->bytes;
 }
 
-static void pack_peer(struct wr *w, const struct conn *c, int r)
+static uint16_t peer_code(const struct conn *c, int r, bool keep_sig)
+{
+	const struct peer *pe = &c->peer[r], *o = &c->peer[!r];
+	unsigned since, ctl;
+	bool raw = (pe->bits >> 10) || pe->state > 15 || pe->prev_state > 15 ||
+		   pe->wscale > 15 || pe->pend_kind > 15;
+
+	if (peer_is_zero(pe))
+		return P_ALL;
+	since = !pe->since_ns ? SINCE_ZERO :
+		pe->since_ns == o->last_ns ? SINCE_PEER_LAST :
+		pe->since_ns == pe->last_ns ? SINCE_OWN_LAST : SINCE_NEAR_LAST;
+	ctl = !pe->ctl_tx_ns ? CTL_ZERO :
+	      pe->ctl_tx_ns == pe->last_ns ? CTL_OWN_LAST :
+	      pe->ctl_tx_ns == o->since_ns ? CTL_PEER_SINCE : CTL_NEAR_SINCE;
+	return (uint16_t)((pe->last_ns ? P_LAST_NS : 0) | since << P_SINCE_SHIFT |
+			  ctl << P_CTL_SHIFT | (pe->snd_nxt ? P_SND_NXT : 0) |
+			  (pe->max_ack ? P_MAX_ACK : 0) | (pe->fin_seq ? P_FIN_SEQ : 0) |
+			  (pe->last_sig && keep_sig ? P_SIG : 0) |
+			  (raw ? P_RAW : (unsigned)(pe->bits >> 8) << P_BITS_SHIFT));
+}
+
+static void pack_peer(struct wr *w, const struct conn *c, int r, uint16_t code)
 {
 	const struct peer *pe = &c->peer[r];
-	uint8_t z = (uint8_t)((pe->last_ns ? 0 : Z_LAST_NS) | (pe->since_ns ? 0 : Z_SINCE_NS) |
-			      (pe->ctl_tx_ns ? 0 : Z_CTL_TX_NS) | (pe->snd_nxt ? 0 : Z_SND_NXT) |
-			      (pe->max_ack ? 0 : Z_MAX_ACK) | (pe->fin_seq ? 0 : Z_FIN_SEQ) |
-			      (pe->last_sig ? 0 : Z_LAST_SIG));
-	uint8_t small[6] = { (uint8_t)(pe->bits >> 8), pe->state, pe->wscale, pe->prev_state,
-			     pe->last_flags, pe->pend_kind };
 
-	if (peer_is_zero(pe)) {
-		put_u8(w, Z_ALL);
+	put_u8(w, (uint8_t)code);
+	if (code & P_ALL)
 		return;
-	}
-	put_u8(w, z);
+	put_u8(w, (uint8_t)(code >> 8));
 	put_uv(w, pe->packets);
 	put_uv(w, pe->bytes);
 	put_delta(w, pe->since_bytes, pe->bytes);
-	if (pe->last_ns)
-		put_delta(w, pe->last_ns, c->last_ns);
-	if (pe->since_ns)
-		put_delta(w, pe->since_ns, pe->last_ns);
-	if (pe->ctl_tx_ns)
-		put_delta(w, pe->ctl_tx_ns, pe->since_ns);
-	if (pe->last_sig)
+	if (code & P_SIG)
 		put_raw(w, &pe->last_sig, sizeof(pe->last_sig));
-	if (pe->snd_nxt)
+	if (code & P_SND_NXT)
 		put_seq(w, pe->snd_nxt, snd_nxt_guess(pe));
-	if (pe->fin_seq)
+	if (code & P_FIN_SEQ)
 		put_seq(w, pe->fin_seq, pe->snd_nxt - 1);
 	put_uv(w, pe->max_win);
 	put_uv(w, pe->unanswered);
 	put_uv(w, pe->rtt_us);
-	put_u8(w, (uint8_t)pe->bits);
-	put_raw(w, small, sizeof(small));
+	if (code & P_RAW) {
+		uint8_t b[7] = { (uint8_t)pe->bits, (uint8_t)(pe->bits >> 8), pe->state,
+				 pe->prev_state, pe->wscale, pe->pend_kind, pe->last_flags };
+
+		put_raw(w, b, sizeof(b));
+	} else {
+		uint8_t b[4] = { (uint8_t)pe->bits, (uint8_t)(pe->state | pe->prev_state << 4),
+				 (uint8_t)(pe->wscale | pe->pend_kind << 4), pe->last_flags };
+
+		put_raw(w, b, sizeof(b));
+	}
 }
 
-static void unpack_peer(struct rdr *rd, struct conn *c, int r)
+/* The peer's fields but its times and max_ack; its code is returned. */
+static uint16_t unpack_peer(struct rdr *rd, struct conn *c, int r)
 {
 	struct peer *pe = &c->peer[r];
-	uint8_t z = get_u8(rd), small[6];
+	uint16_t code = get_u8(rd);
 
-	if (z & Z_ALL)
-		return; /* the record is zeroed */
+	if (code & P_ALL)
+		return code; /* the record is zeroed */
+	code |= (uint16_t)(get_u8(rd) << 8);
 	pe->packets = get_uv(rd);
 	pe->bytes = get_uv(rd);
 	pe->since_bytes = get_delta(rd, pe->bytes);
-	pe->last_ns = (z & Z_LAST_NS) ? 0 : get_delta(rd, c->last_ns);
-	pe->since_ns = (z & Z_SINCE_NS) ? 0 : get_delta(rd, pe->last_ns);
-	pe->ctl_tx_ns = (z & Z_CTL_TX_NS) ? 0 : get_delta(rd, pe->since_ns);
-	if (!(z & Z_LAST_SIG))
+	if (code & P_SIG)
 		get_raw(rd, &pe->last_sig, sizeof(pe->last_sig));
-	pe->snd_nxt = (z & Z_SND_NXT) ? 0 : get_seq(rd, snd_nxt_guess(pe));
-	pe->fin_seq = (z & Z_FIN_SEQ) ? 0 : get_seq(rd, pe->snd_nxt - 1);
-	/* max_ack comes after both endpoints: it is near the peer's snd_nxt */
-	if (!(z & Z_MAX_ACK))
-		pe->max_ack = 1;
+	if (code & P_SND_NXT)
+		pe->snd_nxt = get_seq(rd, snd_nxt_guess(pe));
+	if (code & P_FIN_SEQ)
+		pe->fin_seq = get_seq(rd, pe->snd_nxt - 1);
 	pe->max_win = (uint32_t)get_uv(rd);
 	pe->unanswered = (uint32_t)get_uv(rd);
 	pe->rtt_us = (uint32_t)get_uv(rd);
-	pe->bits = get_u8(rd);
-	get_raw(rd, small, sizeof(small));
-	pe->bits |= (uint16_t)(small[0] << 8);
-	pe->state = small[1];
-	pe->wscale = small[2];
-	pe->prev_state = small[3];
-	pe->last_flags = small[4];
-	pe->pend_kind = small[5];
+	if (code & P_RAW) {
+		uint8_t b[7];
+
+		get_raw(rd, b, sizeof(b));
+		pe->bits = (uint16_t)(b[0] | b[1] << 8);
+		pe->state = b[2];
+		pe->prev_state = b[3];
+		pe->wscale = b[4];
+		pe->pend_kind = b[5];
+		pe->last_flags = b[6];
+	} else {
+		uint8_t b[4];
+
+		get_raw(rd, b, sizeof(b));
+		pe->bits = (uint16_t)(b[0] | ((code & P_BITS_HI) >> P_BITS_SHIFT) << 8);
+		pe->state = b[1] & 15;
+		pe->prev_state = b[1] >> 4;
+		pe->wscale = b[2] & 15;
+		pe->pend_kind = b[2] >> 4;
+		pe->last_flags = b[3];
+	}
+	return code;
+}
+
+/* Both endpoints' times and acknowledgments, which refer to each other:
+ * last segments from the connection's, then when their states began, then
+ * their SYN/FIN times, then max_ack from the peer's snd_nxt. */
+static void pack_times(struct wr *w, const struct conn *c, const uint16_t code[2])
+{
+	for (int r = 0; r < 2; r++)
+		if (code[r] & P_LAST_NS)
+			put_delta(w, c->peer[r].last_ns, c->last_ns);
+	for (int r = 0; r < 2; r++)
+		if (!(code[r] & P_ALL) && (code[r] & P_SINCE) >> P_SINCE_SHIFT == SINCE_NEAR_LAST)
+			put_delta(w, c->peer[r].since_ns, c->peer[r].last_ns);
+	for (int r = 0; r < 2; r++)
+		if (!(code[r] & P_ALL) && (code[r] & P_CTL) >> P_CTL_SHIFT == CTL_NEAR_SINCE)
+			put_delta(w, c->peer[r].ctl_tx_ns, c->peer[r].since_ns);
+	for (int r = 0; r < 2; r++)
+		if (code[r] & P_MAX_ACK)
+			put_seq(w, c->peer[r].max_ack, c->peer[!r].snd_nxt);
+}
+
+static void unpack_times(struct rdr *rd, struct conn *c, const uint16_t code[2])
+{
+	for (int r = 0; r < 2; r++)
+		if (code[r] & P_LAST_NS)
+			c->peer[r].last_ns = get_delta(rd, c->last_ns);
+	for (int r = 0; r < 2; r++) {
+		struct peer *pe = &c->peer[r];
+
+		if (code[r] & P_ALL)
+			continue;
+		switch ((code[r] & P_SINCE) >> P_SINCE_SHIFT) {
+		case SINCE_PEER_LAST: pe->since_ns = c->peer[!r].last_ns; break;
+		case SINCE_NEAR_LAST: pe->since_ns = get_delta(rd, pe->last_ns); break;
+		case SINCE_OWN_LAST: pe->since_ns = pe->last_ns; break;
+		default: break;
+		}
+	}
+	for (int r = 0; r < 2; r++) {
+		struct peer *pe = &c->peer[r];
+
+		if (code[r] & P_ALL)
+			continue;
+		switch ((code[r] & P_CTL) >> P_CTL_SHIFT) {
+		case CTL_OWN_LAST: pe->ctl_tx_ns = pe->last_ns; break;
+		case CTL_PEER_SINCE: pe->ctl_tx_ns = c->peer[!r].since_ns; break;
+		case CTL_NEAR_SINCE: pe->ctl_tx_ns = get_delta(rd, pe->since_ns); break;
+		default: break;
+		}
+	}
+	for (int r = 0; r < 2; r++)
+		if (code[r] & P_MAX_ACK)
+			c->peer[r].max_ack = get_seq(rd, c->peer[!r].snd_nxt);
 }
 
 /* ---- Zeek's model: sequence numbers from the endpoint's ISN ---- */
 
-/* Zeek's last_time is microseconds after the first packet, usually the
- * connection's own last packet. */
-static uint32_t last_time_guess(const struct conn *c)
+/* Per side, which counters are not zero; side 0 also says which time
+ * last_time is near, side 1 whether missed_bytes is there. */
+enum {
+	ZM_RXMT = 1u << 0, ZM_RST_SEQ = 1u << 1, ZM_COPIES = 1u << 2, ZM_WIN0 = 1u << 3,
+	ZM_GAPS = 1u << 4,
+	ZM_TIME = 3u << 5,     /* side 0: enum time_base */
+	ZM_MISSED = 1u << 5,   /* side 1 */
+};
+#define ZM_TIME_SHIFT 5
+
+/* Zeek's last_time stops at the segment that closed both endpoints, often
+ * before the connection's last: it is one of these times, as set_last_time()
+ * in zeek.c writes it. */
+enum time_base { TB_CONN_LAST, TB_LAST_0, TB_LAST_1, TB_CTL_1, TB_COUNT };
+
+static uint32_t last_time_guess(const struct conn *c, unsigned base)
 {
-	return (uint32_t)((c->last_ns - c->first_ns) / 1000);
+	uint64_t ts = base == TB_LAST_0 ? c->peer[0].last_ns :
+		      base == TB_LAST_1 ? c->peer[1].last_ns :
+		      base == TB_CTL_1 ? c->peer[1].ctl_tx_ns : c->last_ns;
+	uint64_t d = ts > c->first_ns ? ts - c->first_ns : 0;
+
+	return d / 1000 < (1ULL << 31) ? (uint32_t)(d / 1000) :
+	       (uint32_t)((1ULL << 31) | (d / 1000000 < (1ULL << 31) ? d / 1000000 : (1ULL << 31) - 1));
 }
+
+static unsigned uv_len(uint64_t v)
+{
+	unsigned n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static unsigned seq_len(uint32_t v, uint32_t base)
+{
+	int32_t d = (int32_t)(v - base);
+
+	return uv_len(((uint32_t)d << 1) ^ (uint32_t)(d >> 31));
+}
+
+/* The history's last byte: 0x80 (its "started" bit) or 0, else plain. */
+enum { H_STARTED = 0x10, H_ZERO = 0x20 };
 
 static void pack_zeek(struct wr *w, const struct conn *c)
 {
 	const struct zeek_conn *z = &c->zeek;
+	unsigned hist_n = 0, base = TB_CONN_LAST;
+	uint8_t codes[2] = { 0, 0 }, hl = z->hist[sizeof(z->hist) - 1];
+	uint8_t odd[2 * ZFC_COUNT];
+	unsigned n_odd = 0;
 
-	uint8_t nz = 0;
-	unsigned hist_n = 0;
-
+	for (unsigned b = 1; b < TB_COUNT; b++)
+		if (seq_len(z->last_time, last_time_guess(c, b)) <
+		    seq_len(z->last_time, last_time_guess(c, base)))
+			base = b;
 	for (int r = 0; r < 2; r++) {
+		uint8_t m = (uint8_t)((z->rxmt[r] ? ZM_RXMT : 0) | (z->rst_seq[r] ? ZM_RST_SEQ : 0) |
+				      (z->copies[r] ? ZM_COPIES : 0) | (z->win0[r] ? ZM_WIN0 : 0) |
+				      (z->gaps[r] ? ZM_GAPS : 0));
+
+		if (r == 0)
+			m |= (uint8_t)(base << ZM_TIME_SHIFT);
+		else if (z->missed_bytes)
+			m |= ZM_MISSED;
+		put_u8(w, m);
 		put_seq(w, z->start_seq[r], c->peer[r].isn);
 		put_seq(w, z->last_seq[r], c->peer[r].snd_nxt);
 		put_seq(w, z->rcv_seq[r], z->last_seq[r]);
 		put_seq(w, z->hdr_bytes[r], 52 * (uint32_t)c->peer[r].packets); /* IPv4 + TCP with timestamps */
-		put_uv(w, z->rxmt[r]);
-		put_uv(w, z->rst_seq[r]);
-		put_uv(w, z->copies[r]);
-		put_u8(w, z->win0[r]);
-		put_u8(w, z->gaps[r]);
+		if (m & ZM_RXMT)
+			put_uv(w, z->rxmt[r]);
+		if (m & ZM_RST_SEQ)
+			put_uv(w, z->rst_seq[r]);
+		if (m & ZM_COPIES)
+			put_uv(w, z->copies[r]);
+		if (m & ZM_WIN0)
+			put_u8(w, z->win0[r]);
+		if (m & ZM_GAPS)
+			put_u8(w, z->gaps[r]);
 		put_u8(w, z->ep[r]);
 	}
-	/* flag counts: which of the eight are not zero, then those */
-	for (int i = 0; i < 2 * ZFC_COUNT; i++)
-		if (z->nflags[i / ZFC_COUNT][i % ZFC_COUNT])
-			nz |= (uint8_t)(1u << i);
-	put_u8(w, nz);
-	for (int i = 0; i < 2 * ZFC_COUNT; i++)
-		if (nz & (1u << i))
-			put_u8(w, z->nflags[i / ZFC_COUNT][i % ZFC_COUNT]);
-	put_uv(w, z->missed_bytes);
-	put_seq(w, z->last_time, last_time_guess(c));
+	if (z->missed_bytes)
+		put_uv(w, z->missed_bytes);
+	/* flag counts, 2 bits each: 0, 1 or 2, or 3 and the count in a byte after */
+	for (int i = 0; i < 2 * ZFC_COUNT; i++) {
+		uint8_t v = z->nflags[i / ZFC_COUNT][i % ZFC_COUNT];
+
+		if (v > 2)
+			odd[n_odd++] = v;
+		codes[i / 4] |= (uint8_t)((v > 2 ? 3 : v) << (2 * (i % 4)));
+	}
+	put_raw(w, codes, sizeof(codes));
+	put_raw(w, odd, n_odd);
+	put_seq(w, z->last_time, last_time_guess(c, base));
 	put_uv(w, z->seen);
 	/* the history: its bytes up to the last one in use, then the last byte */
 	for (unsigned i = 0; i + 1 < sizeof(z->hist); i++)
 		if (z->hist[i])
 			hist_n = i + 1;
-	put_u8(w, (uint8_t)hist_n);
+	put_u8(w, (uint8_t)(hist_n | (hl == 0x80 ? H_STARTED : hl == 0 ? H_ZERO : 0)));
 	put_raw(w, z->hist, hist_n);
-	put_u8(w, z->hist[sizeof(z->hist) - 1]);
+	if (hl != 0x80 && hl != 0)
+		put_u8(w, hl);
 }
 
 static void unpack_zeek(struct rdr *rd, struct conn *c)
 {
 	struct zeek_conn *z = &c->zeek;
-
-	uint8_t nz;
+	uint8_t m[2], codes[2], hb;
 	unsigned hist_n;
 
 	for (int r = 0; r < 2; r++) {
+		m[r] = get_u8(rd);
 		z->start_seq[r] = get_seq(rd, c->peer[r].isn);
 		z->last_seq[r] = get_seq(rd, c->peer[r].snd_nxt);
 		z->rcv_seq[r] = get_seq(rd, z->last_seq[r]);
 		z->hdr_bytes[r] = get_seq(rd, 52 * (uint32_t)c->peer[r].packets);
-		z->rxmt[r] = (uint16_t)get_uv(rd);
-		z->rst_seq[r] = (uint16_t)get_uv(rd);
-		z->copies[r] = (uint16_t)get_uv(rd);
-		z->win0[r] = get_u8(rd);
-		z->gaps[r] = get_u8(rd);
+		if (m[r] & ZM_RXMT)
+			z->rxmt[r] = (uint16_t)get_uv(rd);
+		if (m[r] & ZM_RST_SEQ)
+			z->rst_seq[r] = (uint16_t)get_uv(rd);
+		if (m[r] & ZM_COPIES)
+			z->copies[r] = (uint16_t)get_uv(rd);
+		if (m[r] & ZM_WIN0)
+			z->win0[r] = get_u8(rd);
+		if (m[r] & ZM_GAPS)
+			z->gaps[r] = get_u8(rd);
 		z->ep[r] = get_u8(rd);
 	}
-	nz = get_u8(rd);
-	for (int i = 0; i < 2 * ZFC_COUNT; i++)
-		if (nz & (1u << i))
+	if (m[1] & ZM_MISSED)
+		z->missed_bytes = (uint32_t)get_uv(rd);
+	get_raw(rd, codes, sizeof(codes));
+	for (int i = 0; i < 2 * ZFC_COUNT; i++) {
+		unsigned v = (codes[i / 4] >> (2 * (i % 4))) & 3;
+
+		z->nflags[i / ZFC_COUNT][i % ZFC_COUNT] = v == 3 ? 0xff : (uint8_t)v;
+	}
+	for (int i = 0; i < 2 * ZFC_COUNT; i++)   /* the large counts, in order */
+		if (z->nflags[i / ZFC_COUNT][i % ZFC_COUNT] == 0xff)
 			z->nflags[i / ZFC_COUNT][i % ZFC_COUNT] = get_u8(rd);
-	z->missed_bytes = (uint32_t)get_uv(rd);
-	z->last_time = get_seq(rd, last_time_guess(c));
+	z->last_time = get_seq(rd, last_time_guess(c, (m[0] & ZM_TIME) >> ZM_TIME_SHIFT));
 	z->seen = (uint16_t)get_uv(rd);
-	hist_n = get_u8(rd);
+	hb = get_u8(rd);
+	hist_n = hb & 15;
 	get_raw(rd, z->hist, hist_n);
-	z->hist[sizeof(z->hist) - 1] = get_u8(rd);
+	z->hist[sizeof(z->hist) - 1] = (hb & H_STARTED) ? 0x80 : (hb & H_ZERO) ? 0 : get_u8(rd);
 }
 
 /* ---- the timeline: each change from the one before ---- */
@@ -292,9 +474,9 @@ static void pack_timeline(struct wr *w, const struct conn *c)
 {
 	uint64_t prev_ts = c->first_ns;
 
-	put_uv(w, c->tl ? (uint64_t)c->tl_cap + 1 : 0);
 	if (!c->tl)
-		return;
+		return; /* K_TIMELINE says so */
+	put_uv(w, c->tl_cap);
 	put_uv(w, c->tl_len);
 	for (uint32_t i = 0; i < c->tl_len; i++) {
 		const struct transition *t = &c->tl[i];
@@ -320,11 +502,9 @@ static void pack_timeline(struct wr *w, const struct conn *c)
 
 static bool unpack_timeline(struct rdr *rd, struct conn *c)
 {
-	uint64_t cap1 = get_uv(rd), prev_ts = c->first_ns;
+	uint64_t prev_ts = c->first_ns;
 
-	if (!cap1)
-		return true;
-	c->tl_cap = (uint32_t)(cap1 - 1);
+	c->tl_cap = (uint32_t)get_uv(rd);
 	c->tl_len = (uint32_t)get_uv(rd);
 	c->tl = malloc((c->tl_cap ? c->tl_cap : 1) * sizeof(*c->tl));
 	if (!c->tl)
@@ -360,36 +540,51 @@ static bool unpack_timeline(struct rdr *rd, struct conn *c)
 
 /* ---- the key: an IPv4 one in 13 bytes instead of 40 ---- */
 
-enum { KEY_V4 = 4, KEY_PLAIN = 0xff };
+/* The first byte: the key's form, and what of the connection's own fields
+ * is there or short. */
+enum {
+	K_V4 = 1u << 0,          /* the key is IPv4: 12 bytes follow, else all 40 */
+	K_CLIENT_0 = 1u << 1,    /* client_is_0 is 1 (else 0, or plain: K_CLIENT_RAW) */
+	K_CLIENT_RAW = 1u << 2,
+	K_ANOMALIES = 1u << 3,
+	K_MISSED = 1u << 4,
+	K_TIMELINE = 1u << 5,
+};
 
-static void pack_key(struct wr *w, const struct flow_key *k)
+static bool key_is_v4(const struct flow_key *k)
 {
 	static const uint8_t zero[12];
-	bool v4 = k->family == 4 && !memcmp(k->addr[0] + 4, zero, 12) &&
-		  !memcmp(k->addr[1] + 4, zero, 12) && !memcmp(k->pad, zero, sizeof(k->pad));
 
-	if (!v4) {
-		put_u8(w, KEY_PLAIN);
+	return k->family == 4 && !memcmp(k->addr[0] + 4, zero, 12) &&
+	       !memcmp(k->addr[1] + 4, zero, 12) && !memcmp(k->pad, zero, sizeof(k->pad));
+}
+
+static void pack_key(struct wr *w, const struct flow_key *k, uint8_t first)
+{
+	put_u8(w, first);
+	if (!(first & K_V4)) {
 		put_raw(w, k, sizeof(*k));
 		return;
 	}
-	put_u8(w, KEY_V4);
 	put_raw(w, k->addr[0], 4);
 	put_raw(w, k->addr[1], 4);
 	put_raw(w, k->port, sizeof(k->port));
 }
 
-static void unpack_key(struct rdr *rd, struct flow_key *k)
+static uint8_t unpack_key(struct rdr *rd, struct flow_key *k)
 {
-	if (get_u8(rd) == KEY_PLAIN) {
+	uint8_t first = get_u8(rd);
+
+	if (!(first & K_V4)) {
 		get_raw(rd, k, sizeof(*k));
-		return;
+		return first;
 	}
 	memset(k, 0, sizeof(*k));
 	k->family = 4;
 	get_raw(rd, k->addr[0], 4);
 	get_raw(rd, k->addr[1], 4);
 	get_raw(rd, k->port, sizeof(k->port));
+	return first;
 }
 
 /* ---- the whole connection ---- */
@@ -399,38 +594,50 @@ static void unpack_key(struct rdr *rd, struct flow_key *k)
  * that the next one, asking for the bound again, cannot use. */
 #define STACK_TRANSITIONS 64
 
-struct frozen_conn *conn_freeze(const struct conn *c)
+struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, uint64_t now_ns)
 {
 	uint32_t tl_len = c->tl ? c->tl_len : 0;
 	size_t bound = FIXED_MAX + (size_t)tl_len * TRANSITION_MAX;
 	uint8_t stack_buf[FIXED_MAX + STACK_TRANSITIONS * TRANSITION_MAX];
 	uint8_t *buf = stack_buf;
 	struct frozen_conn *f = NULL;
+	uint16_t code[2];
+	uint8_t first;
 	struct wr w;
 
 	if (c->rare)
 		return NULL;
 	if (bound > sizeof(stack_buf) && !(buf = malloc(bound)))
 		return NULL;
+	for (int r = 0; r < 2; r++) {
+		uint64_t last = c->peer[r].last_ns;
+
+		code[r] = peer_code(c, r, !(now_ns > last && now_ns - last >= CONN_PACK_SIG_NS));
+	}
+	first = (uint8_t)((key_is_v4(&c->key) ? K_V4 : 0) |
+			  (c->client_is_0 == 1 ? K_CLIENT_0 : c->client_is_0 ? K_CLIENT_RAW : 0) |
+			  (c->anomalies ? K_ANOMALIES : 0) | (c->missed_bytes ? K_MISSED : 0) |
+			  (c->tl ? K_TIMELINE : 0));
 	w.p = buf;
-	pack_key(&w, &c->key);      /* first the key, then the id: read without the rest */
+	pack_key(&w, &c->key, first); /* first the key, then the id: read without the rest */
 	put_uv(&w, c->id);
 	put_delta(&w, c->first_ns, c->last_ns);
 	put_uv(&w, c->first_packet);
 	put_uv(&w, c->flags);
-	put_uv(&w, c->anomalies);
-	put_uv(&w, c->missed_bytes);
-	put_u8(&w, c->client_is_0);
+	if (first & K_ANOMALIES)
+		put_uv(&w, c->anomalies);
+	if (first & K_MISSED)
+		put_uv(&w, c->missed_bytes);
+	if (first & K_CLIENT_RAW)
+		put_u8(&w, c->client_is_0);
 	put_raw(&w, &c->peer[0].isn, sizeof(uint32_t));
 	put_raw(&w, &c->peer[1].isn, sizeof(uint32_t));
-	pack_peer(&w, c, 0);
-	pack_peer(&w, c, 1);
-	for (int r = 0; r < 2; r++)
-		if (c->peer[r].max_ack)
-			put_seq(&w, c->peer[r].max_ack, c->peer[!r].snd_nxt);
+	pack_peer(&w, c, 0, code[0]);
+	pack_peer(&w, c, 1, code[1]);
+	pack_times(&w, c, code);
 	pack_zeek(&w, c);
 	pack_timeline(&w, c);
-	f = malloc(sizeof(*f) + (size_t)(w.p - buf));
+	f = conn_pool_alloc_packed(pool, sizeof(*f) + (size_t)(w.p - buf));
 	if (f) {
 		f->last_ns = c->last_ns;
 		memcpy(f->data, buf, (size_t)(w.p - buf));
@@ -443,25 +650,26 @@ struct frozen_conn *conn_freeze(const struct conn *c)
 bool conn_thaw(const struct frozen_conn *f, struct conn *c)
 {
 	struct rdr rd = { f->data };
+	uint16_t code[2];
+	uint8_t first = unpack_key(&rd, &c->key);
 
-	unpack_key(&rd, &c->key);
 	c->last_ns = f->last_ns;
 	c->id = get_uv(&rd);
 	c->first_ns = get_delta(&rd, c->last_ns);
 	c->first_packet = get_uv(&rd);
 	c->flags = (uint32_t)get_uv(&rd);
-	c->anomalies = (uint32_t)get_uv(&rd);
-	c->missed_bytes = get_uv(&rd);
-	c->client_is_0 = get_u8(&rd);
+	if (first & K_ANOMALIES)
+		c->anomalies = (uint32_t)get_uv(&rd);
+	if (first & K_MISSED)
+		c->missed_bytes = get_uv(&rd);
+	c->client_is_0 = (first & K_CLIENT_RAW) ? get_u8(&rd) : (first & K_CLIENT_0) ? 1 : 0;
 	get_raw(&rd, &c->peer[0].isn, sizeof(uint32_t));
 	get_raw(&rd, &c->peer[1].isn, sizeof(uint32_t));
-	unpack_peer(&rd, c, 0);
-	unpack_peer(&rd, c, 1);
-	for (int r = 0; r < 2; r++)
-		if (c->peer[r].max_ack) /* 1: present, see unpack_peer() */
-			c->peer[r].max_ack = get_seq(&rd, c->peer[!r].snd_nxt);
+	code[0] = unpack_peer(&rd, c, 0);
+	code[1] = unpack_peer(&rd, c, 1);
+	unpack_times(&rd, c, code);
 	unpack_zeek(&rd, c);
-	return unpack_timeline(&rd, c);
+	return (first & K_TIMELINE) ? unpack_timeline(&rd, c) : true;
 }
 
 void frozen_conn_key(const struct frozen_conn *f, struct flow_key *k)
@@ -482,5 +690,5 @@ uint64_t frozen_conn_id(const struct frozen_conn *f)
 
 void frozen_conn_destroy(struct frozen_conn *f)
 {
-	free(f);
+	conn_pool_free_packed(f);
 }

@@ -288,7 +288,7 @@ static void idle_touch(struct tracker *t, struct conn *c)
  * Connections with a rare part stay as they are (conn_freeze says no). */
 static void freeze(struct tracker *t, struct conn *c)
 {
-	struct frozen_conn *f = conn_freeze(c);
+	struct frozen_conn *f = conn_freeze(c, t->pool, t->now_ns);
 
 	if (!f)
 		return;

@@ -1,9 +1,13 @@
 /* test_conn_pack.c - a packed connection unpacks to the same bytes: random
  * values in every field (zero, small, huge, wrapped sequence numbers), with
- * and without a timeline, and the plain-byte escape of odd transitions. */
+ * and without a timeline, and the plain-byte escapes of odd values. The one
+ * exception: an endpoint's last_sig, left out when the connection is packed
+ * CONN_PACK_SIG_NS or more after that endpoint's last segment (no copy of it
+ * can come any more), unpacks as 0. */
 #include <stdlib.h>
 
 #include "conn_pack.h"
+#include "conn_pool.h"
 #include "test.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -76,6 +80,26 @@ static void fill_zeek(struct zeek_conn *z)
 		z->hist[i] = (uint8_t)rnd();
 }
 
+/* Times that equal other times, as the real ones often do (the packer
+ * codes those as references). */
+static void link_times(struct conn *c)
+{
+	for (int r = 0; r < 2; r++) {
+		struct peer *pe = &c->peer[r], *o = &c->peer[!r];
+
+		switch (rnd() % 4) {
+		case 0: pe->since_ns = o->last_ns; break;
+		case 1: pe->since_ns = pe->last_ns; break;
+		default: break;
+		}
+		switch (rnd() % 4) {
+		case 0: pe->ctl_tx_ns = pe->last_ns; break;
+		case 1: pe->ctl_tx_ns = o->since_ns; break;
+		default: break;
+		}
+	}
+}
+
 static void fill(struct conn *c, int round)
 {
 	uint64_t t0 = 1700000000000000000ULL + rnd() % 1000000000000ULL;
@@ -103,7 +127,24 @@ static void fill(struct conn *c, int round)
 	fill_peer(&c->peer[0], t0);
 	if (round % 4)   /* else the server was never heard from */
 		fill_peer(&c->peer[1], t0);
+	if (round % 2)
+		link_times(c);
 	fill_zeek(&c->zeek);
+	if (round % 5 == 0) { /* Zeek's clock stopped at an endpoint's segment */
+		uint64_t ts = c->peer[rnd() % 2].last_ns;
+
+		c->zeek.last_time = ts > c->first_ns ? (uint32_t)((ts - c->first_ns) / 1000) : 0;
+	}
+	if (round % 8 == 1)   /* the usual small fields: the short form */
+		for (int r = 0; r < 2; r++) {
+			c->peer[r].bits &= 0x3ff;
+			c->peer[r].state %= TS_COUNT;
+			c->peer[r].prev_state %= TS_COUNT;
+			c->peer[r].wscale %= 15;
+			c->peer[r].pend_kind %= 3;
+			for (int k = 0; k < ZFC_COUNT; k++)
+				c->zeek.nflags[r][k] %= 4;
+		}
 	if (round % 3) {
 		c->tl_len = (uint32_t)(rnd() % 20);
 		c->tl_cap = c->tl_len + (uint32_t)(rnd() % 4);
@@ -123,14 +164,33 @@ static void fill(struct conn *c, int round)
 	}
 }
 
+/* Packed at now_ns, endpoint r's last_sig is kept when its last segment is
+ * less than CONN_PACK_SIG_NS before (or after: the capture's time went back). */
+static bool sig_kept(const struct conn *c, int r, uint64_t now_ns)
+{
+	uint64_t last = c->peer[r].last_ns;
+
+	return !(now_ns > last && now_ns - last >= CONN_PACK_SIG_NS);
+}
+
 static void test_round_trips(void)
 {
-	for (int round = 0; round < 20000; round++) {
+	struct conn_pool *pool = conn_pool_create();
+
+	CHECK(pool != NULL);
+	for (int round = 0; round < 20000 && pool; round++) {
 		struct conn a, b;
 		struct frozen_conn *f;
+		uint64_t now_ns;
 
 		fill(&a, round);
-		f = conn_freeze(&a);
+		switch (round % 4) {  /* packed soon after, long after, at, or before its last segment */
+		case 0: now_ns = a.peer[rnd() % 2].last_ns + rnd() % CONN_PACK_SIG_NS; break;
+		case 1: now_ns = a.last_ns + CONN_PACK_SIG_NS + rnd() % 100000000000ULL; break;
+		case 2: now_ns = a.peer[rnd() % 2].last_ns + CONN_PACK_SIG_NS - rnd() % 2; break;
+		default: now_ns = val(a.last_ns); break;
+		}
+		f = conn_freeze(&a, pool, now_ns);
 		CHECK(f != NULL);
 		if (!f) {
 			free(a.tl);
@@ -151,6 +211,11 @@ static void test_round_trips(void)
 			CHECK(memcmp(a.tl, b.tl, a.tl_len * sizeof(*a.tl)) == 0);
 		free(b.tl);
 		b.tl = a.tl;
+		/* last_sig: kept, or 0 when no copy of that segment can come */
+		for (int r = 0; r < 2; r++) {
+			CHECK(b.peer[r].last_sig == (sig_kept(&a, r, now_ns) ? a.peer[r].last_sig : 0));
+			b.peer[r].last_sig = a.peer[r].last_sig;
+		}
 		if (memcmp(&a, &b, sizeof(a)) != 0) {
 			CHECK(memcmp(&a, &b, sizeof(a)) == 0);
 			for (size_t i = 0; i < sizeof(a); i++)
@@ -163,6 +228,7 @@ static void test_round_trips(void)
 		free(a.tl);
 		frozen_conn_destroy(f);
 	}
+	conn_pool_release(pool);
 }
 
 /* A connection with a held-back transition is not frozen. */
@@ -174,7 +240,7 @@ static void test_rare_stays(void)
 	memset(&c, 0, sizeof(c));
 	memset(&rare, 0, sizeof(rare));
 	c.rare = &rare;
-	CHECK(conn_freeze(&c) == NULL);
+	CHECK(conn_freeze(&c, NULL, 0) == NULL);
 	frozen_conn_destroy(NULL);
 }
 
