@@ -14,7 +14,7 @@ static char *capture_output(void (*fn)(struct out *))
 	char path[] = "/tmp/tcpstate-test-XXXXXX";
 	int fd = mkstemp(path);
 	struct out *o = out_create(fd);
-	static char buf[4 << 20];
+	static char buf[16 << 20];
 	ssize_t n;
 
 	fn(o);
@@ -61,11 +61,16 @@ static void w_numbers(struct out *o)
 	}
 	for (int i = 0; i < 100000; i++)
 		out_str(o, i % 2 ? "abc" : "a longer string than sixteen bytes");
+	/* numbers of every length across the buffer's end, at every offset */
+	for (uint64_t i = 0, v = 7; i < 400000; i++, v = v * 6364136223846793005ULL + 1) {
+		out_u64(o, v >> (i % 64));
+		out_char(o, ',');
+	}
 }
 
 static void test_numbers(void)
 {
-	char *got = capture_output(w_numbers), *want = malloc(8 << 20);
+	char *got = capture_output(w_numbers), *want = malloc(16 << 20);
 	size_t n = 0;
 
 	for (unsigned long long v = 0; v < 1000; v++)
@@ -74,6 +79,8 @@ static void test_numbers(void)
 		n += (size_t)sprintf(want + n, "%llu %llu ", p - 1, p);
 	for (int i = 0; i < 100000; i++)
 		n += (size_t)sprintf(want + n, "%s", i % 2 ? "abc" : "a longer string than sixteen bytes");
+	for (unsigned long long i = 0, v = 7; i < 400000; i++, v = v * 6364136223846793005ULL + 1)
+		n += (size_t)sprintf(want + n, "%llu,", v >> (i % 64));
 	CHECK(strcmp(got, want) == 0);
 	free(want);
 }
