@@ -11,6 +11,18 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Big-endian values at b, unchecked: for callers that checked the length
+ * already (the cursor reads below, the decoder's fast path). */
+static inline uint16_t load_be16(const uint8_t *b)
+{
+	return (uint16_t)((unsigned)b[0] << 8 | b[1]);
+}
+
+static inline uint32_t load_be32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
+}
+
 /* [p, end) are the readable bytes; p only moves forward. */
 struct rd {
 	const uint8_t *p;
@@ -74,7 +86,7 @@ static inline bool rd_be16(struct rd *r, uint16_t *v)
 {
 	if (rd_left(r) < 2)
 		return false;
-	*v = (uint16_t)((unsigned)r->p[0] << 8 | r->p[1]);
+	*v = load_be16(r->p);
 	r->p += 2;
 	return true;
 }
@@ -83,8 +95,7 @@ static inline bool rd_be32(struct rd *r, uint32_t *v)
 {
 	if (rd_left(r) < 4)
 		return false;
-	*v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 |
-	     (uint32_t)r->p[2] << 8 | (uint32_t)r->p[3];
+	*v = load_be32(r->p);
 	r->p += 4;
 	return true;
 }
@@ -124,7 +135,7 @@ static inline bool rd_peek_be16(const struct rd *r, size_t off, uint16_t *v)
 {
 	if (off >= rd_left(r) || rd_left(r) - off < 2)
 		return false;
-	*v = (uint16_t)((unsigned)r->p[off] << 8 | r->p[off + 1]);
+	*v = load_be16(r->p + off);
 	return true;
 }
 

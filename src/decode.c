@@ -884,16 +884,6 @@ bool decode_linktype_supported(int dlt)
 	return link_type_find(dlt) != NULL;
 }
 
-static uint16_t get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static uint32_t get32(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
 /* The frame nearly every packet of a big capture is: Ethernet II, then IPv4
  * without options or IPv6 without extension headers, not a later fragment,
  * its whole TCP header captured. Decoded here in one pass; any other frame,
@@ -910,10 +900,10 @@ static bool decode_fast_ether(const uint8_t *d, uint32_t caplen, uint32_t wirele
 
 	if (caplen < 14 + 20 + 20)
 		return false;
-	switch (get16(d + 12)) {
+	switch (load_be16(d + 12)) {
 	case ETH_IPV4:
-		len = get16(ip + 2);
-		if (ip[0] != 0x45 || ip[9] != IPP_TCP || (get16(ip + 6) & 0x1fff) != 0 ||
+		len = load_be16(ip + 2);
+		if (ip[0] != 0x45 || ip[9] != IPP_TCP || (load_be16(ip + 6) & 0x1fff) != 0 ||
 		    len < 20 + 20 || len > wire)
 			return false;
 		p->family = 4;
@@ -925,7 +915,7 @@ static bool decode_fast_ether(const uint8_t *d, uint32_t caplen, uint32_t wirele
 		iphl = 20;
 		break;
 	case ETH_IPV6:
-		len = get16(ip + 4);
+		len = load_be16(ip + 4);
 		if (caplen < 14 + 40 + 20 || (ip[0] >> 4) != 6 || ip[6] != IPP_TCP || len < 20 ||
 		    len > wire - 40)
 			return false;
@@ -943,19 +933,19 @@ static bool decode_fast_ether(const uint8_t *d, uint32_t caplen, uint32_t wirele
 	hl = (size_t)(th[12] >> 4) * 4;
 	if (hl < 20 || hl > len - iphl || 14 + iphl + hl > caplen)
 		return false;
-	p->sport = get16(th);
-	p->dport = get16(th + 2);
-	p->seq = get32(th + 4);
-	p->ack = get32(th + 8);
+	p->sport = load_be16(th);
+	p->dport = load_be16(th + 2);
+	p->seq = load_be32(th + 4);
+	p->ack = load_be32(th + 8);
 	p->flags = th[13];
-	p->window = get16(th + 14);
+	p->window = load_be16(th + 14);
 	p->payload_len = (uint32_t)(len - iphl - hl);
 	memset(&p->opt, 0, sizeof p->opt);
-	if (hl == 32 && get32(th + 20) == 0x0101080a) {
+	if (hl == 32 && load_be32(th + 20) == 0x0101080a) {
 		/* NOP, NOP, timestamps: what Linux puts on every segment after
 		 * the handshake. The general walk gives the same. */
-		p->opt.ts_val = get32(th + 24);
-		p->opt.ts_ecr = get32(th + 28);
+		p->opt.ts_val = load_be32(th + 24);
+		p->opt.ts_ecr = load_be32(th + 28);
 		p->opt.has_timestamps = true;
 	} else if (hl > 20) {
 		opts = rd_init(th + 20, hl - 20);
