@@ -37,16 +37,30 @@ uint32_t flow_key_hash(const struct flow_key *k);
 /* The (not frozen) connection with this key, or NULL. */
 struct conn *flow_table_find(struct flow_table *ft, const struct flow_key *k);
 
-/* The entry for this key, hash = flow_key_hash(k) computed earlier. */
+/* A guess read from the slots only: the first record whose hash is `hash`
+ * and where it stood. Its key is not compared, so taking it costs no wait on
+ * the record; it may be wrong, or out of date by the time it is used. */
+struct flow_hint {
+	void *rec;           /* NULL: no slot had the hash */
+	uint32_t slot;
+	uint32_t frozen;     /* rec is a struct frozen_conn */
+};
+
+/* The entry for this key, hash = flow_key_hash(k) computed earlier. A hint
+ * (or NULL) taken for the same hash spares the probe when it still holds:
+ * its slot still names its record, a live one with this key. */
 struct flow_entry flow_table_lookup(struct flow_table *ft, const struct flow_key *k,
-				    uint32_t hash);
+				    uint32_t hash, const struct flow_hint *hint);
 
 /* Hint: a lookup of hash is coming; start fetching the slots it reads. */
 void flow_table_prefetch(const struct flow_table *ft, uint32_t hash);
 
-/* The entry whose hash is `hash`, read from the slots only (its key is not
- * compared, so reading it costs no wait on the record): for prefetching it. */
-struct flow_entry flow_table_guess(const struct flow_table *ft, uint32_t hash);
+/* The guess for hash, for prefetching its record and for a later lookup. */
+struct flow_hint flow_table_hint(const struct flow_table *ft, uint32_t hash);
+
+/* The live connection a hint named, if its slot still holds it (the same
+ * record, perhaps for another key that shares the hash), else NULL. */
+struct conn *flow_table_hint_conn(const struct flow_table *ft, const struct flow_hint *hint);
 
 /* Insert c (its key must be set and absent from the table); false on out of memory. */
 bool flow_table_add(struct flow_table *ft, struct conn *c);

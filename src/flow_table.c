@@ -202,12 +202,29 @@ static struct slot *slot_find(const struct flow_table *ft, const struct flow_key
 	}
 }
 
+struct conn *flow_table_hint_conn(const struct flow_table *ft, const struct flow_hint *hint)
+{
+	const struct slot *s;
+
+	if (!hint->rec || hint->frozen || hint->slot > ft->mask)
+		return NULL;
+	s = &ft->slots[hint->slot];
+	return s->rec == hint->rec && !s->frozen ? s->rec : NULL;
+}
+
 struct flow_entry flow_table_lookup(struct flow_table *ft, const struct flow_key *k,
-				    uint32_t hash)
+				    uint32_t hash, const struct flow_hint *hint)
 {
 	struct flow_entry e = { NULL, NULL };
 	const struct slot *s;
+	struct conn *c;
 
+	/* A record in the table with this key is the one: keys are unique. */
+	if (hint && (c = flow_table_hint_conn(ft, hint)) && key_eq(&c->key, k)) {
+		ft->last = c;
+		e.conn = c;
+		return e;
+	}
 	if (ft->last && key_eq(&ft->last->key, k)) {
 		e.conn = ft->last;
 		return e;
@@ -223,7 +240,7 @@ struct flow_entry flow_table_lookup(struct flow_table *ft, const struct flow_key
 
 struct conn *flow_table_find(struct flow_table *ft, const struct flow_key *k)
 {
-	return flow_table_lookup(ft, k, flow_key_hash(k)).conn;
+	return flow_table_lookup(ft, k, flow_key_hash(k), NULL).conn;
 }
 
 void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
@@ -231,15 +248,19 @@ void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
 	__builtin_prefetch(&ft->slots[hash & ft->mask]);
 }
 
-struct flow_entry flow_table_guess(const struct flow_table *ft, uint32_t hash)
+struct flow_hint flow_table_hint(const struct flow_table *ft, uint32_t hash)
 {
-	struct flow_entry e = { NULL, NULL };
+	struct flow_hint h = { NULL, 0, 0 };
 	size_t i = hash & ft->mask;
 
 	for (size_t d = 0; ft->slots[i].rec && probe_dist(ft, i) >= d; d++, i = (i + 1) & ft->mask)
-		if (ft->slots[i].hash == hash)
-			return slot_entry(&ft->slots[i]);
-	return e;
+		if (ft->slots[i].hash == hash) {
+			h.rec = ft->slots[i].rec;
+			h.slot = (uint32_t)i;
+			h.frozen = ft->slots[i].frozen;
+			break;
+		}
+	return h;
 }
 
 /* Robin Hood insertion of a key known to be absent: whoever is closer to

@@ -52,6 +52,7 @@ struct queued {
 	struct flow_key key;
 	uint32_t hash;
 	int side;
+	struct flow_hint hint;   /* taken QUEUE_CONN packets before its turn */
 };
 
 struct tracker {
@@ -1197,7 +1198,7 @@ static void process(struct tracker *t, const struct queued *q)
 		t->now_ns = p->ts_ns;
 	sweep(t);
 
-	e = flow_table_lookup(t->ft, kp, q->hash);
+	e = flow_table_lookup(t->ft, kp, q->hash, &q->hint);
 	c = e.frozen ? thaw(t, e.frozen) : e.conn;
 	if (e.frozen && !c)
 		return; /* no memory to thaw it: counted */
@@ -1264,6 +1265,7 @@ static void queue_fill(struct queued *q, const struct packet *p)
 	q->p = *p;
 	flow_key_make(p, &q->key, &q->side);
 	q->hash = flow_key_hash(&q->key);
+	q->hint.rec = NULL;
 }
 
 void tracker_packet(struct tracker *t, const struct packet *p)
@@ -1288,7 +1290,6 @@ static struct queued *queued_due_in(struct tracker *t, unsigned turns)
 void tracker_push(struct tracker *t, const struct packet *p)
 {
 	struct queued *q;
-	struct flow_entry g;
 	const struct conn *c;
 
 	if (t->q_len == QUEUE_LEN) {
@@ -1303,18 +1304,19 @@ void tracker_push(struct tracker *t, const struct packet *p)
 	/* Look-ups ahead only read the table, which holds live records. A
 	 * frozen one is fetched too: it will be unpacked. */
 	if ((q = queued_due_in(t, QUEUE_CONN))) {
-		g = flow_table_guess(t->ft, q->hash);
-		if (g.conn)
-			conn_prefetch(g.conn);
-		else if (g.frozen)  /* its size is inside it: the usual few lines */
+		q->hint = flow_table_hint(t->ft, q->hash);
+		if (q->hint.rec && !q->hint.frozen)
+			conn_prefetch(q->hint.rec);
+		else if (q->hint.rec)  /* its size is inside it: the usual few lines */
 			for (unsigned off = 0; off < 256; off += 64)
-				__builtin_prefetch((const char *)g.frozen + off);
+				__builtin_prefetch((const char *)q->hint.rec + off);
 	}
-	/* The same guess again (its slot and connection have arrived): a
+	/* The guess, if its slot still holds it (its slot and connection have
+	 * arrived), and at its turn it spares the look-up its probe. A
 	 * connection that only shares the hash gets its neighbours fetched for
 	 * nothing, which is rare and harmless, and a full look-up here cost
 	 * more than the misses it saves. */
-	if ((q = queued_due_in(t, QUEUE_LINKS)) && (c = flow_table_guess(t->ft, q->hash).conn)) {
+	if ((q = queued_due_in(t, QUEUE_LINKS)) && (c = flow_table_hint_conn(t->ft, &q->hint))) {
 		if (c->node.prev)
 			__builtin_prefetch(&c->node.prev->next, 1);
 		if (c->node.next)

@@ -1,5 +1,6 @@
 /* test_flow_table.c - canonical keys (both directions, one entry), lookups,
- * removal, and a table of 200k connections (forces many expansions). */
+ * removal, a table of 200k connections (forces many expansions), and
+ * look-ups with hints gone stale. */
 #include <stdlib.h>
 
 #include "flow_table.h"
@@ -121,9 +122,100 @@ static void test_many(void)
 	flow_table_destroy(NULL);
 }
 
+static struct flow_key key_of(uint32_t i)
+{
+	struct packet p = pkt4(0x0a000000 + i / 50000, (uint16_t)(1024 + i % 50000), 0xc0000201, 443);
+	struct flow_key k;
+	int side;
+
+	flow_key_make(&p, &k, &side);
+	return k;
+}
+
+/* A hint taken before the table changed (removals that shift runs back,
+ * records freed and their memory reused, growth that moves every slot)
+ * must give the same answer as a look-up without one; so must a hint that
+ * names a record with another key, as one whose hash only collides does. */
+static void test_hints(void)
+{
+	struct flow_table *ft = flow_table_create();
+	enum { N = 20000, M = 60000 };
+	struct flow_hint *hint = calloc(M, sizeof(*hint));
+	struct conn **by_i = calloc(M, sizeof(*by_i));
+	int agree = 0, via_hint = 0, crossed = 0;
+
+	CHECK(ft != NULL && hint != NULL && by_i != NULL);
+	for (uint32_t i = 0; i < N; i++) {
+		by_i[i] = calloc(1, sizeof(struct conn));
+		by_i[i]->key = key_of(i);
+		by_i[i]->id = i + 1;
+		CHECK(flow_table_add(ft, by_i[i]));
+	}
+	for (uint32_t i = 0; i < M; i++) {
+		struct flow_key k = key_of(i);
+
+		hint[i] = flow_table_hint(ft, flow_key_hash(&k));
+	}
+	/* Fresh hints name the record itself. */
+	for (uint32_t i = 0; i < N; i++)
+		if (flow_table_hint_conn(ft, &hint[i]) == by_i[i])
+			via_hint++;
+	CHECK_EQ_INT(via_hint, N);
+	/* Remove every third: half of them are freed and new keys take their
+	 * memory, half stay allocated, key intact, out of the table. */
+	struct conn **gone = calloc(N, sizeof(*gone));
+	size_t n_gone = 0;
+
+	CHECK(gone != NULL);
+	for (uint32_t i = 0; i < N; i += 3) {
+		flow_table_remove(ft, by_i[i]);
+		if (i % 2)
+			conn_destroy(by_i[i]);
+		else
+			gone[n_gone++] = by_i[i];
+		by_i[i] = NULL;
+		struct conn *c = calloc(1, sizeof(struct conn));
+
+		c->key = key_of(N + i);
+		c->id = N + i + 1;
+		by_i[N + i] = c;
+		CHECK(flow_table_add(ft, c));
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < M; i++) {
+			struct flow_key k = key_of(i);
+			uint32_t h = flow_key_hash(&k);
+			struct flow_entry a = flow_table_lookup(ft, &k, h, &hint[i]);
+			struct flow_entry b = flow_table_lookup(ft, &k, h, NULL);
+			/* The hint of another key that is in the table: a collision. */
+			struct flow_entry x = flow_table_lookup(ft, &k, h, &hint[(i + 1) % N]);
+
+			if (a.conn == by_i[i] && b.conn == by_i[i] && x.conn == by_i[i])
+				agree++;
+			if (x.conn == by_i[(i + 1) % N] && by_i[(i + 1) % N])
+				crossed++;
+		}
+		/* Growth: every slot moves, the old hints stay behind. */
+		for (uint32_t i = 2 * N; pass == 0 && i < M; i++) {
+			by_i[i] = calloc(1, sizeof(struct conn));
+			by_i[i]->key = key_of(i);
+			CHECK(flow_table_add(ft, by_i[i]));
+		}
+	}
+	CHECK_EQ_INT(agree, 2 * M);
+	CHECK_EQ_INT(crossed, 0);
+	flow_table_destroy(ft);
+	while (n_gone)
+		conn_destroy(gone[--n_gone]);
+	free(gone);
+	free(hint);
+	free(by_i);
+}
+
 int main(void)
 {
 	test_canonical();
 	test_many();
+	test_hints();
 	return test_done("flow_table");
 }
