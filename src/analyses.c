@@ -173,36 +173,54 @@ struct topk {
 		uint64_t count;
 		uint64_t err;          /* inherited from the key it replaced */
 	} e[TOPK];
+	uint64_t tag[TOPK];            /* host_tag(&e[i].key), side by side for the scan */
 	unsigned n;
 };
 
+/* A key folded into one word: equal keys have equal tags (an IPv4 key's
+ * tag is its own), so a search compares tags and only a matching tag's key.
+ * In a flood every SYN searches both counters' lists. */
+static uint64_t host_tag(const struct host_key *k)
+{
+	uint64_t a, b;
+	uint32_t c;
+
+	memcpy(&a, k->addr, 8);
+	memcpy(&b, k->addr + 8, 8);
+	memcpy(&c, (const uint8_t *)k + 16, 4);   /* family and pad */
+	return a ^ (b << 1 | b >> 63) ^ (uint64_t)c << 32;
+}
+
 static void topk_add(struct topk *t, const struct host_key *k, uint8_t plen)
 {
+	uint64_t tag = host_tag(k);
 	unsigned min = 0;
 	uint64_t min_count = UINT64_MAX; /* in a register: no load chained through min */
 
-	for (unsigned i = 0; i < t->n; i++) {
-		if (memcmp(&t->e[i].key, k, sizeof(*k)) == 0) {
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->tag[i] == tag && memcmp(&t->e[i].key, k, sizeof(*k)) == 0) {
 			t->e[i].count++;
 			return;
 		}
-		if (t->e[i].count < min_count) {
-			min_count = t->e[i].count;
-			min = i;
-		}
-	}
 	if (t->n < TOPK) {
 		t->e[t->n].key = *k;
 		t->e[t->n].plen = plen;
 		t->e[t->n].count = 1;
 		t->e[t->n].err = 0;
+		t->tag[t->n] = tag;
 		t->n++;
 		return;
 	}
+	for (unsigned i = 0; i < TOPK; i++)
+		if (t->e[i].count < min_count) {
+			min_count = t->e[i].count;
+			min = i;
+		}
 	t->e[min].key = *k; /* replaces the smallest, inheriting its count (space-saving) */
 	t->e[min].plen = plen;
 	t->e[min].err = t->e[min].count;
 	t->e[min].count++;
+	t->tag[min] = tag;
 }
 
 /* What the key certainly sent (since tracking began). */
@@ -216,8 +234,12 @@ static void topk_sort(struct topk *t)
 	for (unsigned i = 1; i < t->n; i++)
 		for (unsigned j = i; j > 0 && topk_certain(t, j) > topk_certain(t, j - 1); j--) {
 			__typeof__(t->e[0]) tmp = t->e[j];
+			uint64_t tag = t->tag[j];
+
 			t->e[j] = t->e[j - 1];
 			t->e[j - 1] = tmp;
+			t->tag[j] = t->tag[j - 1];
+			t->tag[j - 1] = tag;
 		}
 }
 
