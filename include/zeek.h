@@ -44,8 +44,9 @@ struct zeek_conn {
 /* Every segment of c, after the state machine ran; sender_role is ROLE_*. */
 void zeek_segment(struct conn *c, int sender_role, const struct packet *p);
 
-/* zeek_segment() without its fast path for plain ACK and data segments: the
- * whole model, the reference the fast path must agree with (unit tests). */
+/* zeek_segment() without its fast paths (ACK and data segments, FINs, the
+ * SYN that opens an endpoint): the whole model, the reference the fast
+ * paths must agree with (unit tests). */
 void zeek_segment_general(struct conn *c, int sender_role, const struct packet *p);
 
 /* A segment the tracker drops as a capture copy (SPAN duplicate): Zeek and

@@ -51,6 +51,7 @@ enum {
 };
 #define SEEN_ORIG_IS_SERVER 0x0080u   /* Zeek's originator is tcpstate's server */
 #define SEEN_HIST_OVERFLOW  0x8000u   /* more letters than hist[] holds */
+_Static_assert(SEEN_ORIG_IS_SERVER == 1u << 7 && ROLE_SERVER == 1, "seen_bits() shifts the flag to a role");
 
 /* History codes, 5 bits: 1..12 originator, 13..24 responder, 25 '^'. */
 static const char letters[] = "SHADFRCTWGIQ";
@@ -104,14 +105,14 @@ static unsigned hist_get(const struct zeek_conn *z, unsigned i)
 	return v & 31u;
 }
 
+/* Into slot i, which must be empty (all callers append to zeroed slots). */
 static void hist_put(struct zeek_conn *z, unsigned i, unsigned code)
 {
-	unsigned bit = i * 5, byte = bit / 8, sh = bit % 8;
+	unsigned bit = i * 5, byte = bit / 8, w = code << (bit % 8);
 
-	z->hist[byte] = (uint8_t)((z->hist[byte] & ~(31u << sh)) | (code << sh));
-	if (sh > 3)
-		z->hist[byte + 1] = (uint8_t)((z->hist[byte + 1] & ~(31u >> (8 - sh))) |
-					      (code >> (8 - sh)));
+	z->hist[byte] |= (uint8_t)w;
+	if (w >> 8)   /* never for the last slot, whose byte is the last */
+		z->hist[byte + 1] |= (uint8_t)(w >> 8);
 }
 
 /* Letters in use. Codes are never 0 and fill the slots from the first, so
@@ -150,7 +151,8 @@ static void hist_add_code(struct zeek_conn *z, unsigned code)
  * position. */
 static uint16_t seen_bits(const struct zeek_conn *z, int r, unsigned mask)
 {
-	return (uint16_t)(r == orig_role(z) ? mask : mask << 8);
+	/* r is Zeek's responder when it differs from the originator's role bit */
+	return (uint16_t)(mask << (8 * (((z->seen >> 7) ^ (unsigned)r) & 1u)));
 }
 
 /* Connection::AddHistory for endpoint r: lower case for Zeek's responder. */
@@ -183,19 +185,26 @@ static bool is_power_of_ten(unsigned n)
 	return n == 1 || n == 10 || n == 100 || n == 1000 || n == 10000; /* counters end at 65535 */
 }
 
+/* One more occurrence; true when its letter is due. */
+static bool count16(uint16_t *cnt)
+{
+	return *cnt != UINT16_MAX && is_power_of_ten(++*cnt);
+}
+
+static bool count8(uint8_t *cnt)
+{
+	return *cnt != UINT8_MAX && is_power_of_ten(++*cnt);
+}
+
 static void scaled16(struct conn *c, int r, uint16_t *cnt, unsigned letter)
 {
-	if (*cnt == UINT16_MAX)
-		return;
-	if (is_power_of_ten(++*cnt))
+	if (count16(cnt))
 		hist_add(c, r, letter);
 }
 
 static void scaled8(struct conn *c, int r, uint8_t *cnt, unsigned letter)
 {
-	if (*cnt == UINT8_MAX)
-		return;
-	if (is_power_of_ten(++*cnt))
+	if (count8(cnt))
 		hist_add(c, r, letter);
 }
 
@@ -468,33 +477,37 @@ static bool is_clean(const struct zeek_conn *z, int r)
  * ack: acknowledged data the capture never showed is a content gap. It
  * counts ('G', missed_bytes) only while both endpoints are established or
  * closed cleanly. tcpstate keeps no segments, so the model assumes at
- * most one hole: data seen above it is taken to be contiguous. */
-static void ack_received(struct conn *c, int d, uint32_t ack)
+ * most one hole: data seen above it is taken to be contiguous. Returns
+ * true when d's 'G' is due; the caller adds it (plain_segment() later).
+ * Inline everywhere: the ACK path must not pay for a call. */
+static inline __attribute__((always_inline)) bool ack_received(struct zeek_conn *z, int d,
+								uint32_t ack)
 {
-	struct zeek_conn *z = &c->zeek;
 	uint32_t gap;
+	bool letter = false;
 
 	if ((z->ep[d] & EP_FIN) && seq_geq(ack, z->last_seq[d]))
 		ack = z->last_seq[d] - 1; /* the FIN is no data */
 	if (!seq_gt(ack, z->rcv_seq[d]))
-		return;
+		return false;
 	gap = ack - z->rcv_seq[d];
 	/* ack <= 2 in a partial connection is its first ACK: not a gap (REAS Undelivered) */
 	if ((uint32_t)(ack - z->start_seq[d]) > 2 && is_clean(z, d) && is_clean(z, !d)) {
-		scaled8(c, d, &z->gaps[d], L_G);
+		letter = count8(&z->gaps[d]);
 		if (gap > UINT32_MAX - z->missed_bytes)
 			gap = UINT32_MAX - z->missed_bytes;
 		z->missed_bytes += gap;
 	}
 	z->rcv_seq[d] = ack;
 	z->ep[d] &= (uint8_t)~EP_OOO;
+	return letter;
 }
 
 /* REAS DataSent: in-order data moves rcv_seq; data beyond it waits above a
  * hole until the hole fills (or an ACK declares it a gap). */
-static void data_sent(struct zeek_conn *z, int e, const struct packet *p)
+static void data_sent(struct zeek_conn *z, int e, uint32_t from, uint32_t len)
 {
-	uint32_t from = p->seq + ((p->flags & TH_SYN) ? 1 : 0), to = from + p->payload_len;
+	uint32_t to = from + len;
 
 	if (seq_gt(from, z->rcv_seq[e])) {
 		z->ep[e] |= EP_OOO;
@@ -525,7 +538,7 @@ static void set_last_time(struct conn *c, uint64_t ts)
 {
 	uint64_t d = ts > c->first_ns ? ts - c->first_ns : 0;
 
-	if (d / 1000 < (1ULL << 31))
+	if (d < 1000ULL << 31)   /* d / 1000 < 2^31, without dividing twice */
 		c->zeek.last_time = (uint32_t)(d / 1000);
 	else
 		c->zeek.last_time = (uint32_t)((1ULL << 31) |
@@ -542,7 +555,9 @@ uint64_t zeek_duration_ns(const struct conn *c)
 /* ip bytes = the tracker's payload sum + hdr_bytes (saturating) */
 static void add_hdr_bytes(struct zeek_conn *z, int s, uint32_t h)
 {
-	z->hdr_bytes[s] = h > UINT32_MAX - z->hdr_bytes[s] ? UINT32_MAX : z->hdr_bytes[s] + h;
+	uint32_t v;
+
+	z->hdr_bytes[s] = __builtin_add_overflow(z->hdr_bytes[s], h, &v) ? UINT32_MAX : v;
 }
 
 /* Segments by kind, as tshark's flag fields count them: a SYN without ACK,
@@ -620,71 +635,236 @@ static void model_segment(struct conn *c, int s, const struct packet *p, bool co
 		bool peer_was_inactive = ep_state(z, q) == ZS_INACTIVE;
 
 		state_machine(c, e, p, is_orig);
-		if (ack && !peer_was_inactive)
-			ack_received(c, q, p->ack);
+		if (ack && !peer_was_inactive && ack_received(z, q, p->ack))
+			hist_add(c, q, L_G);
 	}
 	if (len && !rst && !seq_lt(p->seq, z->start_seq[e]))
-		data_sent(z, e, p);
+		data_sent(z, e, p->seq + syn, len);
 }
 
-/* Sender states in which an ACK without SYN, FIN or RST changes nothing in
- * init_endpoint and state_machine: all but INACTIVE (that starts the
- * endpoint) and RESET (after which last_seq stays). */
-#define PLAIN_SENDER_STATES ((1u << ZS_SYN_SENT) | (1u << ZS_SYN_ACK_SENT) | \
-			     (1u << ZS_PARTIAL) | (1u << ZS_ESTABLISHED) | (1u << ZS_CLOSED))
+/* (sender state, peer state) pairs, as bit 8 * sender + peer of a mask. */
+#define PAIR(se, sq)      (1ULL << (8 * (se) + (sq)))
+#define SENDER(se)        (0xffULL << 8 * (se))
+#define PEER_HEARD        0x7e7e7e7e7e7e7e7eULL   /* the peer is not INACTIVE */
 
-/* The common segment: an ACK with or without data, no SYN, FIN or RST, once
- * both endpoints have been heard from. Of model_segment, only the counters,
- * the clock, last_seq, the peer's acknowledged data and this segment's data
- * can move, and the A or D letter the first time; each test below is what
- * makes a step skipped here do nothing there:
- *   count_flags       no SYN, FIN or RST
- *   the two flips     the history has begun; neither endpoint is INACTIVE
+/* Pairs in which an ACK without SYN, FIN or RST changes nothing in
+ * init_endpoint and state_machine: any sender state but INACTIVE (that
+ * starts the endpoint) and RESET (after which last_seq stays). */
+#define PLAIN_PAIRS ((SENDER(ZS_SYN_SENT) | SENDER(ZS_SYN_ACK_SENT) | SENDER(ZS_PARTIAL) | \
+		      SENDER(ZS_ESTABLISHED) | SENDER(ZS_CLOSED)) & PEER_HEARD)
+/* Pairs in which an ACK with FIN only closes the sender (state_machine). */
+#define FIN_PAIRS ((SENDER(ZS_PARTIAL) | SENDER(ZS_ESTABLISHED)) & PEER_HEARD)
+/* Of those, the ones in which Zeek's clock has stopped (both closed or reset). */
+#define CLOCK_STOPPED (PAIR(ZS_CLOSED, ZS_CLOSED) | PAIR(ZS_CLOSED, ZS_RESET))
+
+/* plain_segment()'s answer when the segment is not one of its own. */
+#define NOT_PLAIN UINT32_MAX
+_Static_assert(HS_DATA == 1 << 4 && HS_ACK == 1 << 5, "plain_segment() shifts by their bits");
+
+/* The letters plain_segment() found due for a segment from e: each
+ * letter + 1 in 4 bits, the first in the highest. All are e's but the
+ * peer's G, in the other case. */
+static __attribute__((noinline)) void hist_add_due(struct conn *c, int e, uint32_t due)
+{
+	struct zeek_conn *z = &c->zeek;
+	unsigned off = e == orig_role(z) ? 0 : NLETTERS;
+	int sh = 0;
+
+	if (due < 16) {   /* the usual one letter */
+		hist_add_code(z, due + (due == L_G + 1 ? NLETTERS - off : off));
+		return;
+	}
+	while (due >> sh >> 4)
+		sh += 4;
+	for (; sh >= 0; sh -= 4) {
+		unsigned v = (due >> sh) & 15u;
+
+		hist_add_code(z, v + (v == L_G + 1 ? NLETTERS - off : off));
+	}
+}
+
+/* The common segment: an ACK with or without data, no SYN or RST, once
+ * both endpoints have been heard from; with a FIN, only from a PARTIAL or
+ * ESTABLISHED sender. Of model_segment, only the counters, the clock,
+ * last_seq, the FIN's state change, the peer's acknowledged data and this
+ * segment's data can move, and letters; each test below is what makes a
+ * step skipped here do nothing there:
+ *   count_flags       no SYN or RST
+ *   the two flips     neither endpoint is INACTIVE (one that is not has
+ *                     been through model_segment, which begins the history)
  *   init_endpoint     no SYN; the sender is not INACTIVE
  *   init_peer         the peer is not INACTIVE
- *   update_last_seq   no SYN, FIN or RST (its SYN/RST and FIN cases); the
- *                     sender is not RESET
- *   state_machine     no SYN, FIN or RST; the sender is not INACTIVE
- * The steps kept (update_history's A or D, update_window's zero window, the
- * clock, update_last_seq's retransmission, ack_received, data_sent) run in
- * model_segment's order, so their letters (A or D, W, T, then the peer's G)
- * come in the same order. Returns false, having changed nothing, for any
+ *   update_last_seq   no SYN or RST; the sender is not RESET
+ *   state_machine     no SYN or RST; the sender is not INACTIVE, and with a
+ *                     FIN, PARTIAL or ESTABLISHED
+ * The steps kept (update_history, update_window, the clock,
+ * update_last_seq, the FIN's state change, ack_received, data_sent) run in
+ * model_segment's order. Their letters (A, D or F, W, T, then the peer's
+ * G) come in that order too, but are returned, 4 bits each, for
+ * hist_add_due(): nothing here calls a function, which keeps the
+ * common case short. Returns NOT_PLAIN, having changed nothing, for any
  * other segment. */
-static bool plain_segment(struct conn *c, int e, const struct packet *p)
+static inline __attribute__((always_inline)) uint32_t plain_segment(struct conn *c, int e,
+									const struct packet *p, bool fin)
 {
 	struct zeek_conn *z = &c->zeek;
 	int q = !e;
-	uint32_t len = p->payload_len, end = p->seq + len;
-	unsigned kind = len ? HS_DATA : HS_ACK;
+	unsigned flags = p->flags, pair = 8 * EP_STATE(z->ep[e]) + EP_STATE(z->ep[q]);
+	uint32_t len = p->payload_len, seq = p->seq, end = seq + len + fin, ack = p->ack;
+	unsigned resp = ((z->seen >> 7) ^ (unsigned)e) & 1u;   /* e is Zeek's responder */
+	uint32_t due = 0;
 
-	if ((p->flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != TH_ACK ||
-	    !((PLAIN_SENDER_STATES >> ep_state(z, e)) & 1u) || ep_state(z, q) == ZS_INACTIVE ||
-	    !(z->hist[HIST_STARTED_BYTE] & HIST_STARTED))
-		return false;
+	if ((flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != (fin ? TH_FIN | TH_ACK : TH_ACK) ||
+	    !(((fin ? FIN_PAIRS : PLAIN_PAIRS) >> pair) & 1u))
+		return NOT_PLAIN;
 	if (p->ip_len > len)
 		add_hdr_bytes(z, e, p->ip_len - len);
-	if (!(z->seen & seen_bits(z, e, kind)))   /* update_history, usually done already */
-		hist_check(c, e, kind, len ? L_D : L_A);
-	if (p->window == 0 && ep_state(z, q) != ZS_CLOSED)
-		scaled8(c, e, &z->win0[e], L_W);
-	if (!(closed_or_reset(z, e) && closed_or_reset(z, q)))
+	if (fin) {   /* update_history: F, again unless it repeats the last FIN */
+		bool again = (z->ep[e] & EP_FIN) && end == z->last_seq[e];
+		uint16_t m = (uint16_t)(HS_FIN << 8 * resp);
+
+		if (z->nflags[e][ZFC_FIN] < UINT8_MAX)
+			z->nflags[e][ZFC_FIN]++;
+		if (!(z->seen & m) || !again)
+			due = L_F + 1;
+		z->seen |= m;
+	} else {     /* update_history: A or D, once per side */
+		unsigned bit = 8 * resp + (len ? 4 : 5);   /* HS_DATA or HS_ACK */
+
+		if (!((z->seen >> bit) & 1u)) {
+			z->seen |= (uint16_t)(1u << bit);
+			due = (len ? L_D : L_A) + 1;
+		}
+	}
+	if (p->window == 0 && (pair & 7u) != ZS_CLOSED && count8(&z->win0[e]))
+		due = due << 4 | (L_W + 1);
+	if (!((CLOCK_STOPPED >> pair) & 1u))
 		set_last_time(c, p->ts_ns);
-	if ((int32_t)(end - z->last_seq[e]) > 0)
+	if ((int32_t)(end - z->last_seq[e]) > 0 || (fin && z->last_seq[e] == z->start_seq[e] + 1))
 		z->last_seq[e] = end;
-	else if (len)
+	else if (len && count16(&z->rxmt[e]))
+		due = due << 4 | (L_T + 1);
+	if (fin) {   /* state_machine: the sender closes; EP_FIN as model_segment sets it */
+		z->ep[e] = (uint8_t)((z->ep[e] & EP_OOO) | EP_FIN | (pair >> 3) << 3 | ZS_CLOSED);
+		/* the peer's FIN then RST was a normal close after all */
+		if ((pair & 7u) == ZS_RESET && EP_PREV(z->ep[q]) == ZS_CLOSED)
+			set_state(z, q, ZS_CLOSED);
+	}
+	/* ack_received's own first test before it (its FIN case aside) */
+	if (((z->ep[q] & EP_FIN) || seq_gt(ack, z->rcv_seq[q])) && ack_received(z, q, ack))
+		due = due << 4 | (L_G + 1);
+	if (len && !seq_lt(seq, z->start_seq[e]))
+		data_sent(z, e, seq, len);
+	return due;
+}
+
+/* The segment that opens an endpoint: a SYN or SYN-ACK, no FIN or RST,
+ * from an INACTIVE sender, unless it is a SYN-ACK that begins the history
+ * (flip_at_start looks at its ports). What model_segment does with it:
+ *   count_flags       one SYN or SYN-ACK
+ *   the two flips     at the start flip_at_start is false for a SYN; a SYN
+ *                     is never the second packet's flip
+ *   init_endpoint     the sequence space starts at this SYN
+ *   update_history    S or H the first time only: start_seq is this SYN's
+ *   update_window     the sender is not RESET
+ *   the clock         runs: the sender is not closed
+ *   update_last_seq   last_seq is already its end: data is a 'T'
+ *   state_machine     INACTIVE with a SYN and neither FIN nor RST
+ *   data_sent         the data follows the SYN, at rcv_seq
+ * init_peer and ack_received run as there. Returns false, having changed
+ * nothing, for any other segment. */
+static bool open_segment(struct conn *c, int e, const struct packet *p)
+{
+	struct zeek_conn *z = &c->zeek;
+	int q = !e;
+	unsigned sq = EP_STATE(z->ep[q]);
+	bool ack = p->flags & TH_ACK, begun = z->hist[HIST_STARTED_BYTE] & HIST_STARTED;
+	uint32_t len = p->payload_len, seq = p->seq;
+	uint8_t *n = &z->nflags[e][ack ? ZFC_SYNACK : ZFC_SYN];
+
+	if ((p->flags & (TH_SYN | TH_FIN | TH_RST)) != TH_SYN ||
+	    EP_STATE(z->ep[e]) != ZS_INACTIVE || (ack && !begun))
+		return false;
+	if (*n < UINT8_MAX)
+		(*n)++;
+	if (p->ip_len > len)
+		add_hdr_bytes(z, e, p->ip_len - len);
+	if (!begun) {
+		z->hist[HIST_STARTED_BYTE] |= HIST_STARTED;
+		if (e == ROLE_SERVER)
+			z->seen |= SEEN_ORIG_IS_SERVER;
+	}
+	init_seq(z, e, seq, seq + len + 1);
+	hist_check(c, e, HS_SYN, ack ? L_H : L_S);
+	if (p->window == 0 && sq != ZS_CLOSED)
+		scaled8(c, e, &z->win0[e], L_W);
+	set_last_time(c, p->ts_ns);
+	if (ack && sq == ZS_INACTIVE)
+		init_seq(z, q, p->ack - 1, p->ack - 1);
+	if (len)
 		scaled16(c, e, &z->rxmt[e], L_T);
-	/* ack_received's own first test, without the call (its FIN case aside) */
-	if ((z->ep[q] & EP_FIN) || seq_gt(p->ack, z->rcv_seq[q]))
-		ack_received(c, q, p->ack);
-	if (len && !seq_lt(p->seq, z->start_seq[e]))
-		data_sent(z, e, p);
+	if (e == orig_role(z)) {
+		set_state(z, e, ack ? ZS_SYN_ACK_SENT : ZS_SYN_SENT);
+	} else {
+		/* the originator's SYN-ACK answered by this SYN: captured reversed */
+		if (!ack && sq == ZS_SYN_ACK_SENT) {
+			flip(c);
+			set_state(z, q, ZS_ESTABLISHED);
+		}
+		if (ep_state(z, q) == ZS_SYN_SENT)
+			set_state(z, q, ZS_ESTABLISHED);
+		set_state(z, e, ZS_ESTABLISHED);
+	}
+	if (ack && sq != ZS_INACTIVE && ack_received(z, q, p->ack))
+		hist_add(c, q, L_G);
+	if (len)
+		data_sent(z, e, seq + 1, len);
 	return true;
+}
+
+/* plain_segment() for a FIN; out of line, like the SYNs' path, so that
+ * the ACKs' copy in zeek_segment() stays small. */
+static __attribute__((noinline)) void fin_segment(struct conn *c, int s, const struct packet *p)
+{
+	uint32_t due = plain_segment(c, s, p, true);
+
+	if (due == NOT_PLAIN)
+		model_segment(c, s, p, false);
+	else if (due)
+		hist_add_due(c, s, due);
+}
+
+static __attribute__((noinline)) void syn_segment(struct conn *c, int s, const struct packet *p)
+{
+	if (!open_segment(c, s, p))
+		model_segment(c, s, p, false);
 }
 
 void zeek_segment(struct conn *c, int s, const struct packet *p)
 {
-	if (!plain_segment(c, s, p))
+	unsigned kind = p->flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK);
+	uint32_t due;
+
+	if (kind == TH_ACK) {   /* most segments, inline */
+		due = plain_segment(c, s, p, false);
+		if (due == NOT_PLAIN)
+			model_segment(c, s, p, false);
+		else if (due)
+			hist_add_due(c, s, due);
+		return;
+	}
+	switch (kind) {
+	case TH_FIN | TH_ACK:
+		fin_segment(c, s, p);
+		break;
+	case TH_SYN:
+	case TH_SYN | TH_ACK:
+		syn_segment(c, s, p);
+		break;
+	default:
 		model_segment(c, s, p, false);
+		break;
+	}
 }
 
 void zeek_segment_general(struct conn *c, int s, const struct packet *p)
