@@ -43,8 +43,9 @@ struct capture {
 	pcap_t *pcap;
 	int dlt;
 	uint64_t frames;       /* records returned (those the filter kept) */
-	long long offset;      /* byte offset of the record being read, -1 if unknown */
-	long long next_offset; /* classic pcap: where the next record starts */
+	long long offset;      /* byte offset of the record being read, -1 if unknown
+				* (the fast reader sets it only when it stops there) */
+	long long next_offset; /* libpcap reader, classic pcap: where the next record starts */
 	bool classic;          /* classic pcap: offsets by arithmetic, no ftell() per packet */
 	long long base;        /* where the file starts in the descriptor; -1: not seekable */
 	unsigned minor;        /* classic pcap: version 2.minor */
@@ -54,14 +55,20 @@ struct capture {
 	bool maybe_cut;        /* libpcap reader: a record may have been cut to the snapshot */
 	struct bpf_program prog;
 	bool filtered;         /* prog holds the compiled filter */
-	/* The fast reader (fast == true): the unread bytes are buf[pos, end). */
+	/* The fast reader (fast == true): the unread bytes are buf[pos, end),
+	 * and buf[0] is at byte offset buf_offset of the file, so a record's
+	 * offset costs nothing until it is reported. */
 	bool fast;
-	bool nsec;             /* nanosecond magic; otherwise microseconds */
+	bool quick;            /* fast and no filter: records go through fast_next() */
+	bool quick_ether;      /* quick, and Ethernet: decode_ether_frame() without a test */
 	bool eof;              /* read() returned 0 */
+	uint32_t sub_ns;       /* nanoseconds in a sub-second unit: 1 (nanosecond magic) or 1000 */
 	int fd;
 	uint32_t max_caplen;   /* libpcap's max_snaplen_for_dlt() */
+	uint32_t quick_caplen; /* the largest caplen fast_next() takes: max_caplen, snapshot */
 	unsigned char *buf;
 	size_t bufsize, pos, end;
+	long long buf_offset;
 	char error[PCAP_ERRBUF_SIZE + 96];
 };
 
@@ -113,7 +120,7 @@ static uint32_t read_magic(const struct capture *cap, int fd)
 	return magic;
 }
 
-/* NULL when the fast reader can take this file (and cap->nsec is set),
+/* NULL when the fast reader can take this file (and cap->sub_ns is set),
  * otherwise why not. It takes classic pcap 2.4 with the standard micro- or
  * nanosecond magic in the host's byte order, from a regular file: other
  * versions swap or reorder header fields, other magics change the record
@@ -133,7 +140,7 @@ static const char *fast_unusable(struct capture *cap, int fd, struct stat *st)
 		return "not the standard microsecond or nanosecond magic";
 	if (RECORD_HEADER_LEN + (size_t)max_snaplen_for_dlt(cap->dlt) > READ_BUFFER_LEN)
 		return "records of this link type may exceed the read buffer";
-	cap->nsec = magic == MAGIC_NANO;
+	cap->sub_ns = magic == MAGIC_NANO ? 1 : 1000;
 	return NULL;
 }
 
@@ -159,7 +166,11 @@ static bool fast_start(struct capture *cap, FILE *f, int fd, const struct stat *
 	(void)posix_fadvise(fd, (off_t)cap->base, 0, POSIX_FADV_SEQUENTIAL);
 	cap->fd = fd;
 	cap->max_caplen = max_snaplen_for_dlt(cap->dlt);
+	cap->quick_caplen = cap->max_caplen < cap->snapshot ? cap->max_caplen : cap->snapshot;
+	cap->buf_offset = FILE_HEADER_LEN;
 	cap->fast = true;
+	cap->quick = !cap->filtered;
+	cap->quick_ether = cap->quick && cap->dlt == DLT_EN10MB;
 	return true;
 }
 
@@ -330,6 +341,7 @@ static size_t fill(struct capture *cap, size_t need)
 	if (cap->end - cap->pos >= need)
 		return cap->end - cap->pos;
 	memmove(cap->buf, cap->buf + cap->pos, cap->end - cap->pos);
+	cap->buf_offset += (long long)cap->pos;
 	cap->end -= cap->pos;
 	cap->pos = 0;
 	if (need > cap->bufsize && !cap->eof) {  /* the file grew since it was opened */
@@ -354,80 +366,156 @@ static size_t fill(struct capture *cap, size_t need)
 	return cap->end;
 }
 
-/* Fast reader: libpcap 1.10's pcap_next_packet() for a classic pcap file in
- * the host's byte order, the same checks in the same order with the same
- * messages, but on the bytes in place. */
-static enum capture_status fast_next(struct capture *cap, struct packet *out,
-				     enum decode_status *why)
+/* A record header field (host byte order: the fast reader takes only
+ * files in it), i = 0 seconds, 1 sub-seconds, 2 caplen, 3 wire length. */
+static uint32_t record_field(const unsigned char *rec, int i)
+{
+	uint32_t v;
+
+	memcpy(&v, rec + 4 * i, sizeof(v));
+	return v;
+}
+
+/* Fast reader, when the record at buf[pos] is not in the buffer whole or
+ * its caplen is absurd: libpcap 1.10's pcap_next_packet() checks, in the
+ * same order with the same messages. CAP_PACKET when the record is now in
+ * the buffer whole; otherwise CAP_EOF or CAP_DAMAGED. Out of line, so the
+ * per-record path keeps no error buffer. */
+__attribute__((noinline))
+static enum capture_status fast_fill_record(struct capture *cap)
 {
 	char reason[PCAP_ERRBUF_SIZE];
+	size_t have = cap->end - cap->pos, got;
+	uint32_t caplen;
 
-	for (;;) {
-		struct pcap_pkthdr h;
-		uint32_t rh[4];  /* seconds, sub-seconds, caplen, wire length */
-		size_t have = cap->end - cap->pos, got;
-		const u_char *data;
-
-		cap->offset = cap->next_offset;
+	cap->offset = cap->buf_offset + (long long)cap->pos;
+	if (have < RECORD_HEADER_LEN) {
+		have = fill(cap, RECORD_HEADER_LEN);
+		if (have == (size_t)-1)
+			goto read_error;
+		if (have == 0)
+			return CAP_EOF;
 		if (have < RECORD_HEADER_LEN) {
-			have = fill(cap, RECORD_HEADER_LEN);
-			if (have == (size_t)-1)
-				goto read_error;
-			if (have == 0)
-				return CAP_EOF;
-			if (have < RECORD_HEADER_LEN) {
-				snprintf(reason, sizeof(reason), "truncated dump file; tried to read "
-					 "%d header bytes, only got %zu", RECORD_HEADER_LEN, have);
-				return damaged(cap, reason);
-			}
-		}
-		memcpy(rh, cap->buf + cap->pos, sizeof(rh));
-		h.caplen = rh[2];
-		h.len = rh[3];
-		if (h.caplen > cap->max_caplen) {
-			if (h.caplen > cap->snapshot)
-				snprintf(reason, sizeof(reason), "invalid packet capture length %u, "
-					 "bigger than snaplen of %d", h.caplen, (int)cap->snapshot);
-			else
-				snprintf(reason, sizeof(reason), "invalid packet capture length %u, "
-					 "bigger than maximum of %u", h.caplen, cap->max_caplen);
+			snprintf(reason, sizeof(reason), "truncated dump file; tried to read "
+				 "%d header bytes, only got %zu", RECORD_HEADER_LEN, have);
 			return damaged(cap, reason);
 		}
-		if (have - RECORD_HEADER_LEN < h.caplen) {
-			have = fill(cap, RECORD_HEADER_LEN + (size_t)h.caplen);
-			if (have == (size_t)-1)
-				goto read_error;
-			got = have - RECORD_HEADER_LEN;
-			if (got < h.caplen) {
-				/* libpcap reads at most the snapshot length first,
-				 * and names it when even that falls short. */
-				uint32_t tried = h.caplen > cap->snapshot && got < cap->snapshot ?
-					cap->snapshot : h.caplen;
-
-				snprintf(reason, sizeof(reason), "truncated dump file; tried to read "
-					 "%u captured bytes, only got %zu", tried, got);
-				return damaged(cap, reason);
-			}
-		}
-		data = cap->buf + cap->pos + RECORD_HEADER_LEN;
-		cap->pos += RECORD_HEADER_LEN + (size_t)h.caplen;
-		cap->next_offset += RECORD_HEADER_LEN + (long long)h.caplen;
-		/* Longer than the snapshot length: libpcap keeps only that much. */
-		if (h.caplen > cap->snapshot)
-			h.caplen = cap->snapshot;
-		/* As libpcap fills struct timeval: both fields sign-extended, and
-		 * microseconds scaled to nanoseconds on the signed value. */
-		h.ts.tv_sec = (int32_t)rh[0];
-		h.ts.tv_usec = (int32_t)rh[1];
-		if (!cap->nsec)
-			h.ts.tv_usec = h.ts.tv_usec * 1000;
-		if (cap->filtered && !pcap_offline_filter(&cap->prog, &h, data))
-			continue;
-		return deliver(cap, &h, data, out, why);
 	}
+	caplen = record_field(cap->buf + cap->pos, 2);
+	if (caplen > cap->max_caplen) {
+		if (caplen > cap->snapshot)
+			snprintf(reason, sizeof(reason), "invalid packet capture length %u, "
+				 "bigger than snaplen of %d", caplen, (int)cap->snapshot);
+		else
+			snprintf(reason, sizeof(reason), "invalid packet capture length %u, "
+				 "bigger than maximum of %u", caplen, cap->max_caplen);
+		return damaged(cap, reason);
+	}
+	if (have - RECORD_HEADER_LEN < caplen) {
+		have = fill(cap, RECORD_HEADER_LEN + (size_t)caplen);
+		if (have == (size_t)-1)
+			goto read_error;
+		got = have - RECORD_HEADER_LEN;
+		if (got < caplen) {
+			/* libpcap reads at most the snapshot length first,
+			 * and names it when even that falls short. */
+			uint32_t tried = caplen > cap->snapshot && got < cap->snapshot ?
+				cap->snapshot : caplen;
+
+			snprintf(reason, sizeof(reason), "truncated dump file; tried to read "
+				 "%u captured bytes, only got %zu", tried, got);
+			return damaged(cap, reason);
+		}
+	}
+	return CAP_PACKET;
 read_error:
 	snprintf(reason, sizeof(reason), "error reading dump file: %s", strerror(errno));
 	return damaged(cap, reason);
+}
+
+/* The filter on a fast reader record, given the pcap_pkthdr libpcap would
+ * have made (times as in timestamp_ns()'s input: both fields sign-extended,
+ * microseconds scaled to nanoseconds on the signed value). */
+static bool fast_filter(const struct capture *cap, const unsigned char *rec, uint32_t caplen,
+			const unsigned char *data)
+{
+	struct pcap_pkthdr h;
+
+	h.ts.tv_sec = (int32_t)record_field(rec, 0);
+	h.ts.tv_usec = (int32_t)record_field(rec, 1);
+	if (cap->sub_ns != 1)
+		h.ts.tv_usec = h.ts.tv_usec * 1000;
+	h.caplen = caplen;
+	h.len = record_field(rec, 3);
+	return pcap_offline_filter(&cap->prog, &h, data) != 0;
+}
+
+/* Fast reader: hand the record at rec, whole in the buffer and already
+ * skipped, to the decoder (ether: the link type is Ethernet). ts_ns and
+ * number go in first (the decoder leaves them alone), so nothing but why is
+ * needed after the call. */
+static inline enum capture_status fast_deliver(struct capture *cap, const unsigned char *rec,
+					       uint32_t caplen, struct packet *out,
+					       enum decode_status *why, bool ether)
+{
+	/* timestamp_ns() of libpcap's struct timeval, short: the seconds are
+	 * unsigned 32 bits and the sub-seconds at most 2^31 - 1 units
+	 * (negative ones count as 0), so nothing can saturate. */
+	uint32_t sec = record_field(rec, 0), sub = record_field(rec, 1);
+	uint64_t sub_ns = (int32_t)sub < 0 ? 0 : (uint64_t)sub * cap->sub_ns;
+	enum decode_status st;
+
+	out->ts_ns = (uint64_t)sec * 1000000000u + sub_ns;
+	out->number = ++cap->frames;
+	if (ether)
+		st = decode_ether_frame(rec + RECORD_HEADER_LEN, caplen, record_field(rec, 3), out);
+	else
+		st = decode_frame(cap->dlt, rec + RECORD_HEADER_LEN, caplen, record_field(rec, 3), out);
+	*why = st;
+	return st == DECODE_OK ? CAP_PACKET : CAP_SKIPPED;
+}
+
+/* Fast reader: libpcap 1.10's pcap_next_packet() for a classic pcap file in
+ * the host's byte order, the same checks in the same order with the same
+ * messages, but on the bytes in place; and the filter. */
+__attribute__((noinline))
+static enum capture_status fast_next_slow(struct capture *cap, struct packet *out,
+					  enum decode_status *why)
+{
+	for (;;) {
+		const unsigned char *rec;
+		enum capture_status st = fast_fill_record(cap);
+		uint32_t caplen;
+
+		if (st != CAP_PACKET)
+			return st;
+		rec = cap->buf + cap->pos;
+		caplen = record_field(rec, 2);
+		cap->pos += RECORD_HEADER_LEN + (size_t)caplen;
+		/* Longer than the snapshot length: libpcap keeps only that much. */
+		if (caplen > cap->snapshot)
+			caplen = cap->snapshot;
+		if (cap->filtered && !fast_filter(cap, rec, caplen, rec + RECORD_HEADER_LEN))
+			continue;
+		return fast_deliver(cap, rec, caplen, out, why, cap->dlt == DLT_EN10MB);
+	}
+}
+
+/* Fast reader, the common case inline (cap->quick: no filter): a record in
+ * the buffer whole, with a caplen neither absurd nor over the snapshot
+ * length. Everything else goes the slow way. */
+static inline enum capture_status fast_next(struct capture *cap, struct packet *out,
+					    enum decode_status *why, bool ether)
+{
+	const unsigned char *rec = cap->buf + cap->pos;
+	size_t have = cap->end - cap->pos;
+	uint32_t caplen;
+
+	if (have < RECORD_HEADER_LEN || (caplen = record_field(rec, 2)) > cap->quick_caplen ||
+	    have - RECORD_HEADER_LEN < caplen)
+		return fast_next_slow(cap, out, why);
+	cap->pos += RECORD_HEADER_LEN + (size_t)caplen;
+	return fast_deliver(cap, rec, caplen, out, why, ether);
 }
 
 /* libpcap reader, classic pcap: the byte offset of the record after the
@@ -470,6 +558,9 @@ static long long rewalk_offset(const struct capture *cap)
 	return off;
 }
 
+/* Out of line: inlined, its stack frame would be set up for every packet
+ * of the fast reader too. */
+__attribute__((noinline))
 static enum capture_status libpcap_next(struct capture *cap, struct packet *out,
 					enum decode_status *why)
 {
@@ -507,7 +598,11 @@ static enum capture_status libpcap_next(struct capture *cap, struct packet *out,
 enum capture_status capture_next(struct capture *cap, struct packet *out,
 				 enum decode_status *why)
 {
-	return cap->fast ? fast_next(cap, out, why) : libpcap_next(cap, out, why);
+	if (cap->quick_ether)
+		return fast_next(cap, out, why, true);
+	if (cap->quick)
+		return fast_next(cap, out, why, false);
+	return cap->fast ? fast_next_slow(cap, out, why) : libpcap_next(cap, out, why);
 }
 
 const char *capture_error(const struct capture *cap)

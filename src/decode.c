@@ -455,64 +455,66 @@ static const struct link_type *link_type_find(int dlt)
 /* TCP                                                                 */
 /* ------------------------------------------------------------------ */
 
-/* One option whose length was already checked against the header. A known
- * option with the wrong length is malformed: false. */
-static bool tcp_option(uint8_t kind, struct rd *body, struct tcp_options *o)
+/* Walk the options area (o[0, n), already known to be captured in full).
+ * Like tcpdump, stop at the first malformed option and mark it: the lengths
+ * after it cannot be trusted. A known option with the wrong length is
+ * malformed. Plain indexing rather than the rd.h cursor: n bounds every read
+ * below, and this runs on every SYN. */
+static void tcp_options_parse(const uint8_t *o, size_t n, struct tcp_options *opt)
 {
-	size_t len = rd_left(body);
+	size_t i = 0, len;
 
-	switch (kind) {
-	case TCPOPT_MSS:
-		if (len != 2 || !rd_be16(body, &o->mss))
-			return false;
-		o->has_mss = true;
-		break;
-	case TCPOPT_WSCALE:
-		if (len != 1 || !rd_u8(body, &o->wscale))
-			return false;
-		o->has_wscale = true;
-		break;
-	case TCPOPT_SACK_PERM:
-		if (len != 0)
-			return false;
-		o->sack_permitted = true;
-		break;
-	case TCPOPT_SACK:
-		/* 8 bytes a block; zero blocks is odd but well formed */
-		if (len % 8 != 0)
-			return false;
-		o->sack_blocks = (uint8_t)(len / 8);
-		break;
-	case TCPOPT_TIMESTAMP:
-		if (len != 8 || !rd_be32(body, &o->ts_val) || !rd_be32(body, &o->ts_ecr))
-			return false;
-		o->has_timestamps = true;
-		break;
-	default:
-		break;          /* unknown or unused: skipped by its length */
-	}
-	return true;
-}
+	while (i < n) {
+		uint8_t kind = o[i];
 
-/* Walk the options area (already known to be captured in full). Like
- * tcpdump, stop at the first malformed option and mark it: the lengths
- * after it cannot be trusted. */
-static void tcp_options_parse(struct rd *r, struct tcp_options *o)
-{
-	uint8_t kind, len;
-	struct rd body;
-
-	while (rd_u8(r, &kind)) {
 		if (kind == TCPOPT_EOL)
 			return;
-		if (kind == TCPOPT_NOP)
+		if (kind == TCPOPT_NOP) {
+			i++;
 			continue;
-		if (!rd_u8(r, &len) || len < 2 || !rd_sub(r, (size_t)len - 2, &body) ||
-		    !tcp_option(kind, &body, o)) {
-			o->bad = true;
-			return;
 		}
+		/* a length byte, at least 2, and no further than the area's end */
+		if (n - i < 2 || (len = o[i + 1]) < 2 || len > n - i)
+			goto bad;
+		switch (kind) {
+		case TCPOPT_MSS:
+			if (len != 4)
+				goto bad;
+			opt->mss = load_be16(o + i + 2);
+			opt->has_mss = true;
+			break;
+		case TCPOPT_WSCALE:
+			if (len != 3)
+				goto bad;
+			opt->wscale = o[i + 2];
+			opt->has_wscale = true;
+			break;
+		case TCPOPT_SACK_PERM:
+			if (len != 2)
+				goto bad;
+			opt->sack_permitted = true;
+			break;
+		case TCPOPT_SACK:
+			/* 8 bytes a block; zero blocks is odd but well formed */
+			if ((len - 2) % 8 != 0)
+				goto bad;
+			opt->sack_blocks = (uint8_t)((len - 2) / 8);
+			break;
+		case TCPOPT_TIMESTAMP:
+			if (len != 10)
+				goto bad;
+			opt->ts_val = load_be32(o + i + 2);
+			opt->ts_ecr = load_be32(o + i + 6);
+			opt->has_timestamps = true;
+			break;
+		default:
+			break;  /* unknown or unused: skipped by its length */
+		}
+		i += len;
 	}
+	return;
+bad:
+	opt->bad = true;
 }
 
 /* The TCP header. len is the IP payload length per the IP header (not
@@ -540,7 +542,7 @@ static enum decode_status decode_tcp(struct dctx *c, struct rd *r, size_t len, b
 	if (!rd_sub(r, hl - 20, &opts))
 		return DECODE_TRUNCATED_TCP;
 	memset(&p->opt, 0, sizeof p->opt);
-	tcp_options_parse(&opts, &p->opt);
+	tcp_options_parse(opts.p, rd_left(&opts), &p->opt);
 	p->flags = flags;
 	p->payload_len = (uint32_t)(len - hl);
 	return DECODE_OK;
@@ -884,6 +886,10 @@ bool decode_linktype_supported(int dlt)
 	return link_type_find(dlt) != NULL;
 }
 
+/* The SYN block below sets struct tcp_options field by field: a field
+ * added to it must be set there too (this fails the build until then). */
+_Static_assert(sizeof(struct tcp_options) == 20, "struct tcp_options changed: update decode_fast_ether");
+
 /* The frame nearly every packet of a big capture is: Ethernet II, then IPv4
  * without options or IPv6 without extension headers, not a later fragment,
  * its whole TCP header captured. Decoded here in one pass; any other frame,
@@ -894,17 +900,21 @@ static bool decode_fast_ether(const uint8_t *d, uint32_t caplen, uint32_t wirele
 			      struct packet *p)
 {
 	size_t wire = (wirelen > caplen ? wirelen : caplen) - 14;  /* IP bytes on the wire */
-	const uint8_t *ip = d + 14, *th;
-	size_t len, iphl, hl;
-	struct rd opts;
+	const uint8_t *ip = d + 14, *th, *o;
+	size_t len, seg, room, hl;
+	uint32_t w;
 
 	if (caplen < 14 + 20 + 20)
 		return false;
-	switch (load_be16(d + 12)) {
-	case ETH_IPV4:
+	/* Ranges below are checked with one unsigned comparison: a value under
+	 * the low end wraps round to a huge one. None is empty, as caplen is
+	 * long enough for both headers. */
+	w = load_be32(d + 12) >> 8;  /* the ethertype and IP version + IHL, in one load */
+	if (w == (ETH_IPV4 << 8 | 0x45)) {
 		len = load_be16(ip + 2);
-		if (ip[0] != 0x45 || ip[9] != IPP_TCP || (load_be16(ip + 6) & 0x1fff) != 0 ||
-		    len < 20 + 20 || len > wire)
+		/* fragment offset 0 and protocol TCP, in one load; then
+		 * 20 + 20 <= len <= wire */
+		if ((load_be32(ip + 6) & 0x1fff00ff) != IPP_TCP || len - 40 > wire - 40)
 			return false;
 		p->family = 4;
 		memcpy(p->src, ip + 12, 4);
@@ -912,26 +922,28 @@ static bool decode_fast_ether(const uint8_t *d, uint32_t caplen, uint32_t wirele
 		memcpy(p->dst, ip + 16, 4);
 		memset(p->dst + 4, 0, 12);
 		p->ip_len = (uint32_t)len;
-		iphl = 20;
-		break;
-	case ETH_IPV6:
+		th = ip + 20;
+		seg = len - 20;                  /* the TCP segment per the IP header */
+		room = caplen - (14 + 20);       /* and what of it was captured */
+	} else if (w >> 4 == (ETH_IPV6 << 4 | 6)) {
 		len = load_be16(ip + 4);
-		if (caplen < 14 + 40 + 20 || (ip[0] >> 4) != 6 || ip[6] != IPP_TCP || len < 20 ||
-		    len > wire - 40)
+		/* 20 <= len <= wire - 40 */
+		if (caplen < 14 + 40 + 20 || ip[6] != IPP_TCP || len - 20 > wire - 60)
 			return false;
 		p->family = 6;
 		memcpy(p->src, ip + 8, 16);
 		memcpy(p->dst, ip + 24, 16);
 		p->ip_len = (uint32_t)(40 + len);
-		len += 40;
-		iphl = 40;
-		break;
-	default:
+		th = ip + 40;
+		seg = len;
+		room = caplen - (14 + 40);
+	} else {
 		return false;
 	}
-	th = ip + iphl;
+	/* 20 <= hl <= seg and hl <= room: the header is in the segment and
+	 * captured whole (seg, room >= 20) */
 	hl = (size_t)(th[12] >> 4) * 4;
-	if (hl < 20 || hl > len - iphl || 14 + iphl + hl > caplen)
+	if (hl - 20 > (seg < room ? seg : room) - 20)
 		return false;
 	p->sport = load_be16(th);
 	p->dport = load_be16(th + 2);
@@ -939,26 +951,49 @@ static bool decode_fast_ether(const uint8_t *d, uint32_t caplen, uint32_t wirele
 	p->ack = load_be32(th + 8);
 	p->flags = th[13];
 	p->window = load_be16(th + 14);
-	p->payload_len = (uint32_t)(len - iphl - hl);
-	memset(&p->opt, 0, sizeof p->opt);
-	if (hl == 32 && load_be32(th + 20) == 0x0101080a) {
-		/* NOP, NOP, timestamps: what Linux puts on every segment after
-		 * the handshake. The general walk gives the same. */
-		p->opt.ts_val = load_be32(th + 24);
-		p->opt.ts_ecr = load_be32(th + 28);
+	p->payload_len = (uint32_t)(seg - hl);
+	/* The option blocks Linux sends, matched whole; the general walk gives
+	 * the same for them. Anything else is walked. */
+	o = th + 20;
+	if (hl == 32 && load_be32(o) == 0x0101080a) {
+		/* NOP, NOP, timestamps: every segment after the handshake */
+		p->opt = (struct tcp_options){ .has_timestamps = true,
+			.ts_val = load_be32(o + 4), .ts_ecr = load_be32(o + 8) };
+	} else if (hl == 40 && load_be32(o) >> 16 == 0x0204 && load_be32(o + 4) == 0x0402080a &&
+		   load_be32(o + 16) >> 8 == 0x010303) {
+		/* MSS, SACK permitted, timestamps, NOP, window scale: its
+		 * SYNs. Every field set one by one: a memset first, or a
+		 * compound literal, costs a rep stos here. */
+		p->opt.mss = load_be16(o + 2);
+		p->opt.wscale = o[19];
+		p->opt.sack_blocks = 0;
+		p->opt.has_mss = true;
+		p->opt.has_wscale = true;
+		p->opt.sack_permitted = true;
 		p->opt.has_timestamps = true;
-	} else if (hl > 20) {
-		opts = rd_init(th + 20, hl - 20);
-		tcp_options_parse(&opts, &p->opt);
+		p->opt.bad = false;
+		p->opt.ts_val = load_be32(o + 8);
+		p->opt.ts_ecr = load_be32(o + 12);
+	} else {
+		memset(&p->opt, 0, sizeof p->opt);
+		tcp_options_parse(o, hl - 20, &p->opt);
 	}
 	return true;
+}
+
+enum decode_status decode_ether_frame(const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+				      struct packet *out)
+{
+	if (decode_fast_ether(data, caplen, wirelen, out))
+		return DECODE_OK;
+	return decode_frame_general(DLT_EN10MB, data, caplen, wirelen, out);
 }
 
 enum decode_status decode_frame(int dlt, const uint8_t *data, uint32_t caplen,
 				uint32_t wirelen, struct packet *out)
 {
-	if (dlt == DLT_EN10MB && data && decode_fast_ether(data, caplen, wirelen, out))
-		return DECODE_OK;
+	if (dlt == DLT_EN10MB && data)
+		return decode_ether_frame(data, caplen, wirelen, out);
 	return decode_frame_general(dlt, data, caplen, wirelen, out);
 }
 

@@ -3,6 +3,7 @@
  * damaged or unreadable file (after saying so) so nothing readable is lost,
  * and always writes the report of what it could read. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -107,7 +108,7 @@ int run_files(const struct options *o, int out_fd)
 {
 	struct pipeline pl;
 	struct run_summary *sum = &pl.sum;
-	uint64_t at_ns = o->at_ns;
+	uint64_t at_ns = o->at_ns, limit, stop_ns, frames, segments, last_ns;
 	bool at_known = o->at_set && !o->at_relative, stop = false;
 	int status = 0;
 
@@ -115,6 +116,16 @@ int run_files(const struct options *o, int out_fd)
 		fprintf(stderr, "tcpstate: out of memory\n");
 		return 1;
 	}
+	/* The per-frame counters live in locals while reading: pl escapes to
+	 * the tracker's sink, so sum's fields would be reloaded and stored
+	 * around every tracker_push(). Nothing reads them before the end. */
+	frames = sum->frames;
+	segments = sum->segments;
+	last_ns = sum->last_ns;
+	/* -c and --at as plain bounds, one comparison a frame each: no -c is
+	 * the largest count, an --at not known (yet) the largest time. */
+	limit = o->count ? o->count : UINT64_MAX;
+	stop_ns = at_known ? at_ns : UINT64_MAX;
 	for (size_t f = 0; f < o->nfiles && !stop; f++) {
 		char err[512];
 		bool usage;
@@ -137,45 +148,50 @@ int run_files(const struct options *o, int out_fd)
 			enum decode_status why = DECODE_OK;
 			enum capture_status cs;
 
-			if (o->count && sum->frames >= o->count) {
+			if (frames >= limit) {
 				stop = true;
 				break;
 			}
 			cs = capture_next(cap, &p, &why);
-			if (cs == CAP_EOF)
-				break;
-			if (cs == CAP_DAMAGED) {
-				fprintf(stderr, "tcpstate: %s: %s\n", o->files[f], capture_error(cap));
-				sum->input_errors++;
-				status = 1;
+			if (cs != CAP_PACKET && cs != CAP_SKIPPED) {
+				if (cs == CAP_DAMAGED) {
+					fprintf(stderr, "tcpstate: %s: %s\n", o->files[f],
+						capture_error(cap));
+					sum->input_errors++;
+					status = 1;
+				}
 				break;
 			}
-			if (!sum->frames) {
+			if (!frames) {
 				sum->first_ns = p.ts_ns;
 				if (o->at_set && o->at_relative) {
 					at_ns = p.ts_ns + o->at_ns;
 					at_known = true;
+					stop_ns = at_ns;
 				}
 			}
-			if (at_known && p.ts_ns > at_ns) {
+			if (p.ts_ns > stop_ns) {
 				stop = true; /* past the reference time: the rest cannot matter */
 				break;
 			}
-			sum->frames++;
-			if (p.ts_ns > sum->last_ns)
-				sum->last_ns = p.ts_ns;
+			frames++;
+			if (p.ts_ns > last_ns)
+				last_ns = p.ts_ns;
 			if (cs == CAP_SKIPPED) {
 				sum->decode[why]++;
 				continue;
 			}
 			/* Numbers run on across rotated files, so the timeline's
 			 * packet numbers stay unique within the run. */
-			p.number = sum->frames;
-			sum->segments++;
+			p.number = frames;
+			segments++;
 			tracker_push(pl.trk, &p);
 		}
 		capture_close(cap);
 	}
+	sum->frames = frames;
+	sum->segments = segments;
+	sum->last_ns = last_ns;
 
 	/* A usage error (a filter expression the link type cannot take) gets no
 	 * report: the command was wrong, and an empty report reads as "no traffic". */

@@ -294,6 +294,32 @@ def buffer_edges(t):
                     'only got 150000'))
 
 
+def other_links(t):
+    """Link types other than Ethernet (raw IP, Linux cooked) on the fast
+    reader, which decodes them by the general path: a conversation, a
+    frame that is not TCP, a record over the snapshot length, with and
+    without a filter, then damage at an exact offset."""
+    sll = struct.pack('>HHH8sH', 0, 1, 6, b'\x02\0\0\0\0\1\0\0', 0x0800)
+    for linktype, head in ((101, b''), (113, sll)):
+        for magic in (MAGIC_MICRO, MAGIC_NANO):
+            p = Pcap(magic=magic, linktype=linktype, snaplen=96)
+            inner = Pcap()
+            conversation(inner, payload=b'x' * 100)     # the data segment is cut to 96
+            for n in sorted(inner.offsets):
+                start = inner.offsets[n] + 16
+                end = inner.offsets[n + 1] if n + 1 in inner.offsets else len(inner.data)
+                p.add(head + bytes(inner.data[start + 14:end]))
+            p.add(head + b'\x45' + b'\0' * 30)          # IPv4, but not TCP and too short
+            name = 'link type %d, magic %x' % (linktype, magic)
+            compare(t, name, p.path(), packets=9)
+            compare(t, name + ', filter', p.path(), extra=['tcp', 'port', '80'], packets=8)
+            off = len(p.data)
+            p.raw(struct.pack(HOST + 'IIII', 1700000100, 0, 54, 54) + b'\0' * 20)
+            compare(t, name + ', damage', p.path(), packets=9,
+                    damage=(10, off, 'truncated dump file; tried to read 54 captured bytes, '
+                            'only got 20'))
+
+
 def not_for_the_fast_reader(t):
     """Opposite byte order, versions 2.2 and 2.3, Kuznetzov's magic: libpcap
     reads them, fast-only refuses them, offsets stay exact."""
@@ -359,7 +385,7 @@ def main(argv):
     t = argv[0]
     os.environ.pop('TCPSTATE_PCAP_READER', None)
     for step in (clean_files, damaged_files, long_records, filtered, buffer_edges,
-                 not_for_the_fast_reader, standard_input):
+                 other_links, not_for_the_fast_reader, standard_input):
         step(t)
     return finish('reader')
 
