@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Build tcpstate with profile-guided optimisation (gcc -fprofile-generate /
+# -fprofile-use through meson's b_pgo): build it instrumented, run it on
+# captures the project's generator makes (normal traffic with a SYN flood,
+# in text, JSON and Zeek form), then build it again using that profile.
+# About 8% fewer instructions and 7% fewer cycles a packet on the bench
+# captures (README, Performance); the output is the same.
+#
+# usage: scripts/build-pgo.sh [BUILD_DIR]     (default build-pgo)
+# The binary is BUILD_DIR/tcpstate. Needs what scripts/setup.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=${1:-build-pgo}
+if [ -d "$dir" ] && [ ! -f "$dir/build.ninja" ]; then
+	echo "build-pgo: $dir exists and is not a meson build directory" >&2
+	exit 2
+fi
+train=$(mktemp -d)
+trap 'rm -rf "$train"' EXIT
+
+[ -f "$dir/build.ninja" ] || meson setup "$dir" --buildtype=release >/dev/null
+meson configure "$dir" -Db_pgo=generate >/dev/null
+# stale counts from an earlier training would be merged into the new ones
+find "$dir" -name '*.gcda' -delete
+ninja -C "$dir" tcpstate bench/tcpstate-gen >/dev/null
+
+"$dir/bench/tcpstate-gen" -o "$train/traffic.pcap" --packets 1000000 --concurrent 5000 --quiet
+"$dir/bench/tcpstate-gen" -o "$train/flood.pcap" --packets 50000 --syn-flood 200000 --quiet
+for f in "$train/traffic.pcap" "$train/flood.pcap"; do
+	"$dir/tcpstate" -r "$f" >/dev/null
+	"$dir/tcpstate" -r "$f" --format json >/dev/null
+	"$dir/tcpstate" -r "$f" --format zeek >/dev/null
+done
+
+meson configure "$dir" -Db_pgo=use >/dev/null
+ninja -C "$dir" tcpstate >/dev/null
+echo "build-pgo: built $dir/tcpstate with a profile from $(basename "$train")/{traffic,flood}.pcap"
