@@ -13,10 +13,16 @@
  * hundred small pieces, most of them literals whose length the compiler
  * knows. Use the functions, not the fields. */
 #define OUT_BUF (1u << 20)
+/* out_ts() keeps the text of recent whole seconds ("1700000000."), slot
+ * second % OUT_TS_SLOTS: a capture's timestamps share a few seconds, and
+ * formatting a 10-digit number costs more than copying one. */
+#define OUT_TS_SLOTS 16
 struct out {
 	size_t len;
 	int fd;
 	bool failed;
+	uint64_t ts_sec[OUT_TS_SLOTS];       /* UINT64_MAX: empty */
+	char ts_txt[OUT_TS_SLOTS][16];       /* digits and '.'; [15] is the length */
 	char buf[OUT_BUF];
 };
 
@@ -66,6 +72,52 @@ void out_json_str(struct out *o, const char *s);
 void out_ts(struct out *o, uint64_t ns);
 /* Seconds with microsecond precision, for durations and ages: 12.500000 */
 void out_secs(struct out *o, uint64_t ns);
+
+/* Writing a record straight into the buffer, for the hot reporters: one
+ * bounds check for a run of pieces instead of one a piece. out_reserve()
+ * returns where to write with at least n bytes (n <= OUT_BUF) free behind
+ * it, flushing if need be; the out_put_*() below write at p and return the
+ * end of what they wrote (some may scribble a little past it, within their
+ * stated maximum); out_commit() takes the end of the run. */
+static inline char *out_reserve(struct out *o, size_t n)
+{
+	if (__builtin_expect(n > OUT_BUF - o->len, 0))
+		out_flush(o);
+	return o->buf + o->len;
+}
+
+static inline void out_commit(struct out *o, char *end)
+{
+	o->len = (size_t)(end - o->buf);
+}
+
+/* out_reserve() again in the middle of a run that ends at p. */
+static inline char *out_ensure(struct out *o, char *p, size_t n)
+{
+	if (__builtin_expect(n > (size_t)(o->buf + OUT_BUF - p), 0)) {
+		out_commit(o, p);
+		out_flush(o);
+		p = o->buf + o->len;
+	}
+	return p;
+}
+
+/* A literal piece: its length is known, the copy is a move or two. */
+#define OUT_PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) += sizeof(lit) - 1)
+
+#define OUT_U64_MAX 20   /* out_put_u64() writes at most this */
+#define OUT_TS_MAX 24    /* out_put_ts() writes at most this */
+#define OUT_ADDR_MAX 48  /* out_put_addr() writes at most this */
+#define OUT_FLAGS_MAX 8  /* out_put_tcp_flags() writes at most this */
+char *out_put_u64(char *p, uint64_t v);
+/* out_ts(); the seconds come from (and go to) o's cache. */
+char *out_put_ts(struct out *o, char *p, uint64_t ns);
+/* addr_str() */
+char *out_put_addr(char *p, uint8_t family, const uint8_t *addr);
+/* tcp_flags_str() */
+char *out_put_tcp_flags(char *p, uint8_t flags);
+/* out_json_str() of the n bytes at s (no NUL among them): at most 6 * n + 2. */
+char *out_put_json_str(char *p, const char *s, size_t n);
 
 /* Text form of an address (IPv6 compressed, RFC 5952) into buf (>= 46 bytes). */
 const char *addr_str(uint8_t family, const uint8_t *addr, char *buf, size_t len);

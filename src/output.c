@@ -23,6 +23,8 @@ struct out *out_create(int fd)
 	o->fd = fd;
 	o->failed = false;
 	o->len = 0;
+	for (int i = 0; i < OUT_TS_SLOTS; i++)
+		o->ts_sec[i] = UINT64_MAX;
 	return o;
 }
 
@@ -74,30 +76,121 @@ void out_mem_slow(struct out *o, const char *s, size_t n)
 	}
 }
 
+/* Numbers are most of a JSON record: they are written two digits a step. */
+static const char pairs[200] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* Numbers straight to their place, without a division per pair of digits:
+ * u / 10^k as a 32.32 fixed-point number, its integer part the leading one
+ * or two digits, then each * 100 of the fraction brings out the next pair.
+ * The multipliers are ceil(2^(32+s) / 10^k) and what is left after the
+ * shift by s is rounded up, so the fraction is never below the true one
+ * (R / 10^k, R = u mod 10^k) and less than 2^32 / 10^k above it for every u
+ * in its range: all the pairs need. Checked for every u < 2^32. */
+static inline char *put_lead(char *p, uint64_t f)
+{
+	unsigned l = (unsigned)(f >> 32);
+
+	if (l < 10) {
+		*p = (char)('0' + l);
+		return p + 1;
+	}
+	memcpy(p, pairs + 2 * l, 2);
+	return p + 2;
+}
+
+static inline char *put_next_pair(char *p, uint64_t *f)
+{
+	*f = (uint64_t)(uint32_t)*f * 100;
+	memcpy(p, pairs + 2 * (*f >> 32), 2);
+	return p + 2;
+}
+
+static inline char *put_u32(char *p, uint32_t u)
+{
+	uint64_t f;
+
+	if (u < 100) {
+		if (u < 10) {
+			*p = (char)('0' + u);
+			return p + 1;
+		}
+		memcpy(p, pairs + 2 * u, 2);
+		return p + 2;
+	}
+	if (u < 1000000) {
+		if (u < 10000) {
+			f = (uint64_t)u * 42949673;   /* 2^32 / 10^2, s = 0 */
+			p = put_lead(p, f);
+			return put_next_pair(p, &f);
+		}
+		f = (uint64_t)u * 429497;             /* 2^32 / 10^4, s = 0 */
+		p = put_lead(p, f);
+		p = put_next_pair(p, &f);
+		return put_next_pair(p, &f);
+	}
+	if (u < 100000000)
+		f = ((uint64_t)u * 281474977 >> 16) + 1;     /* 2^48 / 10^6 */
+	else
+		f = ((uint64_t)u * 2882303762u >> 26) + 1;   /* 2^58 / 10^8 */
+	p = put_lead(p, f);
+	p = put_next_pair(p, &f);
+	p = put_next_pair(p, &f);
+	p = put_next_pair(p, &f);
+	if (u >= 100000000)
+		p = put_next_pair(p, &f);
+	return p;
+}
+
+/* r < 10^8 as exactly eight digits. */
+static char *put_8digits(char *p, uint32_t r)
+{
+	uint64_t f = ((uint64_t)r * 281474977 >> 16) + 1;
+
+	memcpy(p, pairs + 2 * (f >> 32), 2);
+	p = put_next_pair(p + 2, &f);
+	p = put_next_pair(p, &f);
+	return put_next_pair(p, &f);
+}
+
+/* Out of line: counts above 2^32 are rare. */
+static __attribute__((noinline)) char *put_u64_big(char *p, uint64_t v)
+{
+	uint64_t hi = v / 100000000;
+
+	if (hi > UINT32_MAX) {
+		p = put_u32(p, (uint32_t)(hi / 100000000));
+		p = put_8digits(p, (uint32_t)(hi % 100000000));
+	} else {
+		p = put_u32(p, (uint32_t)hi);
+	}
+	return put_8digits(p, (uint32_t)(v % 100000000));
+}
+
+char *out_put_u64(char *p, uint64_t v)
+{
+	if (__builtin_expect(v > UINT32_MAX, 0))
+		return put_u64_big(p, v);
+	return put_u32(p, (uint32_t)v);
+}
+
+/* Near the buffer's end: through a temporary. Out of line, so that the
+ * common case needs no stack frame. */
+static __attribute__((noinline)) void out_u64_slow(struct out *o, uint64_t v)
+{
+	char tmp[OUT_U64_MAX];
+
+	out_mem(o, tmp, (size_t)(out_put_u64(tmp, v) - tmp));
+}
+
 void out_u64(struct out *o, uint64_t v)
 {
-	/* Two digits a division: numbers are most of a JSON record. */
-	static const char pairs[] =
-		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-		"8081828384858687888990919293949596979899";
-	char tmp[24];
-	size_t i = sizeof(tmp);
-
-	while (v >= 100) {
-		unsigned d = (unsigned)(v % 100);
-
-		v /= 100;
-		tmp[--i] = pairs[2 * d + 1];
-		tmp[--i] = pairs[2 * d];
-	}
-	if (v >= 10) {
-		tmp[--i] = pairs[2 * v + 1];
-		tmp[--i] = pairs[2 * v];
-	} else {
-		tmp[--i] = (char)('0' + v);
-	}
-	out_mem(o, tmp + i, sizeof(tmp) - i);
+	if (__builtin_expect(OUT_BUF - o->len >= OUT_U64_MAX, 1))
+		out_commit(o, out_put_u64(o->buf + o->len, v));
+	else
+		out_u64_slow(o, v);
 }
 
 void out_i64(struct out *o, int64_t v)
@@ -124,76 +217,163 @@ void out_fmt(struct out *o, const char *fmt, ...)
 	out_mem(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-void out_json_str(struct out *o, const char *s)
+/* The escaped text of s, without the quotes. */
+static char *put_json_body(char *p, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	out_char(o, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
 
-		switch (ch) {
-		case '"': out_mem(o, "\\\"", 2); break;
-		case '\\': out_mem(o, "\\\\", 2); break;
-		case '\n': out_mem(o, "\\n", 2); break;
-		case '\r': out_mem(o, "\\r", 2); break;
-		case '\t': out_mem(o, "\\t", 2); break;
-		default:
-			if (ch < 0x20) {
-				char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
-
-				out_mem(o, e, sizeof(e));
-			} else {
-				out_char(o, (char)ch);
-			}
+		if (__builtin_expect(ch >= 0x20 && ch != '"' && ch != '\\', 1)) {
+			*p++ = (char)ch;
+			continue;
 		}
+		*p++ = '\\';
+		switch (ch) {
+		case '"': *p++ = '"'; break;
+		case '\\': *p++ = '\\'; break;
+		case '\n': *p++ = 'n'; break;
+		case '\r': *p++ = 'r'; break;
+		case '\t': *p++ = 't'; break;
+		default:
+			memcpy(p, "u00", 3);
+			p[3] = hex[ch >> 4];
+			p[4] = hex[ch & 15];
+			p += 5;
+		}
+	}
+	return p;
+}
+
+char *out_put_json_str(char *p, const char *s, size_t n)
+{
+	*p++ = '"';
+	p = put_json_body(p, s, n);
+	*p++ = '"';
+	return p;
+}
+
+void out_json_str(struct out *o, const char *s)
+{
+	size_t n = strlen(s);
+
+	/* the worst case, every byte a \u00XX, fits the buffer */
+	if (n <= (OUT_BUF - 2) / 6) {
+		out_commit(o, out_put_json_str(out_reserve(o, 6 * n + 2), s, n));
+		return;
+	}
+	out_char(o, '"');
+	for (size_t i = 0; i < n; i += 4096) {
+		size_t k = n - i < 4096 ? n - i : 4096;
+
+		out_commit(o, put_json_body(out_reserve(o, 6 * k), s + i, k));
 	}
 	out_char(o, '"');
 }
 
-static void out_frac6(struct out *o, uint64_t ns)
+/* The six digits of the microseconds us (< 1000000). */
+static char *put_frac6(char *p, unsigned us)
 {
-	char f[7];
-	uint64_t us = (ns % 1000000000ULL) / 1000;
+	unsigned a = us / 10000, r = us % 10000, b = r / 100, c = r % 100;
 
-	for (int i = 5; i >= 0; i--) {
-		f[i] = (char)('0' + us % 10);
-		us /= 10;
-	}
-	f[6] = 0;
-	out_char(o, '.');
-	out_mem(o, f, 6);
+	memcpy(p, pairs + 2 * a, 2);
+	memcpy(p + 2, pairs + 2 * b, 2);
+	memcpy(p + 4, pairs + 2 * c, 2);
+	return p + 6;
+}
+
+/* Out of line: the common case, a second in the cache, needs few registers. */
+static __attribute__((noinline)) void ts_fill(struct out *o, unsigned slot, uint64_t sec)
+{
+	char *t = o->ts_txt[slot];
+	/* at most 11 digits: UINT64_MAX ns is 18446744073 s */
+	char *e = out_put_u64(t, sec);
+
+	*e++ = '.';
+	memset(e, 0, (size_t)(t + 16 - e));
+	t[15] = (char)(e - t);
+	o->ts_sec[slot] = sec;
+}
+
+char *out_put_ts(struct out *o, char *p, uint64_t ns)
+{
+	uint64_t sec = ns / 1000000000ULL;
+	unsigned slot = (unsigned)(sec % OUT_TS_SLOTS);
+
+	if (__builtin_expect(o->ts_sec[slot] != sec, 0))
+		ts_fill(o, slot, sec);
+	memcpy(p, o->ts_txt[slot], 16);
+	p += (unsigned char)o->ts_txt[slot][15];
+	return put_frac6(p, (unsigned)(ns - sec * 1000000000ULL) / 1000);
+}
+
+static __attribute__((noinline)) void out_ts_slow(struct out *o, uint64_t ns)
+{
+	char tmp[OUT_TS_MAX];
+
+	out_mem(o, tmp, (size_t)(out_put_ts(o, tmp, ns) - tmp));
 }
 
 void out_ts(struct out *o, uint64_t ns)
 {
-	out_u64(o, ns / 1000000000ULL);
-	out_frac6(o, ns);
+	if (__builtin_expect(OUT_BUF - o->len >= OUT_TS_MAX, 1))
+		out_commit(o, out_put_ts(o, o->buf + o->len, ns));
+	else
+		out_ts_slow(o, ns);
 }
 
+/* Not through out_ts()'s cache: durations would push timestamps out. */
 void out_secs(struct out *o, uint64_t ns)
 {
-	out_ts(o, ns);
+	char tmp[OUT_TS_MAX], *p = out_put_u64(tmp, ns / 1000000000ULL);
+
+	*p++ = '.';
+	p = put_frac6(p, (unsigned)(ns % 1000000000ULL) / 1000);
+	out_mem(o, tmp, (size_t)(p - tmp));
 }
 
 /* Dotted decimal by hand: inet_ntop() formats IPv4 through sprintf, and
  * a JSON record writes two addresses. */
+/* Each octet's text with its '.' ("192."), and tcp_flags_str() of each
+ * flags byte; built at start-up (a few microseconds) so that writing one
+ * is a fixed-size copy, without a check for "built yet" each time. */
+static char octet_txt[256][4];
+static uint8_t octet_len[256];
+static char flags_txt[256][8];
+static uint8_t flags_len[256];
+
+static void tables_init(void) __attribute__((constructor));
+static void tables_init(void)
+{
+	char b[16];
+
+	for (unsigned v = 0; v < 256; v++) {
+		int n;
+
+		memset(b, 0, sizeof(b));
+		n = snprintf(b, sizeof(b), "%u.", v);
+
+		memcpy(octet_txt[v], b, 4);
+		octet_len[v] = (uint8_t)n;
+		tcp_flags_str((uint8_t)v, b, sizeof(b));
+		flags_len[v] = (uint8_t)strlen(b);
+		memcpy(flags_txt[v], b, 8);
+	}
+}
+
+static char *put_ipv4(char *p, const uint8_t *addr)
+{
+	for (int i = 0; i < 4; i++) {
+		memcpy(p, octet_txt[addr[i]], 4);
+		p += octet_len[addr[i]];
+	}
+	return p - 1;   /* the last '.' */
+}
+
 static const char *ipv4_str(const uint8_t *addr, char *buf)
 {
-	char *p = buf;
-
-	for (int i = 0; i < 4; i++) {
-		unsigned v = addr[i];
-
-		if (i)
-			*p++ = '.';
-		if (v >= 100)
-			*p++ = (char)('0' + v / 100);
-		if (v >= 10)
-			*p++ = (char)('0' + v / 10 % 10);
-		*p++ = (char)('0' + v % 10);
-	}
-	*p = '\0';
+	*put_ipv4(buf, addr) = '\0';
 	return buf;
 }
 
@@ -204,6 +384,18 @@ const char *addr_str(uint8_t family, const uint8_t *addr, char *buf, size_t len)
 	if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, addr, buf, (socklen_t)len))
 		snprintf(buf, len, "?");
 	return buf;
+}
+
+char *out_put_addr(char *p, uint8_t family, const uint8_t *addr)
+{
+	char a[64];
+	size_t n;
+
+	if (family != 6)
+		return put_ipv4(p, addr);
+	n = strlen(addr_str(family, addr, a, sizeof(a)));
+	memcpy(p, a, n);
+	return p + n;
 }
 
 const char *endpoint_str(uint8_t family, const uint8_t *addr, uint16_t port, char *buf, size_t len)
@@ -251,6 +443,12 @@ const char *tcp_flags_str(uint8_t flags, char *buf, size_t len)
 	}
 	buf[n < len ? n : len - 1] = 0;
 	return buf;
+}
+
+char *out_put_tcp_flags(char *p, uint8_t flags)
+{
+	memcpy(p, flags_txt[flags], 8);
+	return p + flags_len[flags];
 }
 
 const char *duration_str(uint64_t ns, char *buf, size_t len)

@@ -4,51 +4,113 @@
  * the hot path of --format json on captures with millions of connections. */
 #include "report.h"
 
-static void endpoint(struct report *r, const struct conn *c, int role)
-{
-	struct out *o = r->out;
-	const struct peer *pe = &c->peer[role];
-	char a[64];
+/* State and cause names with their lengths, padded so that writing one is
+ * a fixed-size copy: a timeline writes three a transition. Indexed by the
+ * stored byte, so out-of-range values get the name functions' "?". */
+#define NAME_PAD 16
+struct name {
+	const char *s;
+	size_t n;
+	char pad[NAME_PAD];   /* s, zero padded, when n <= NAME_PAD */
+};
 
-	out_str(o, "{\"addr\":\"");
-	out_str(o, addr_str(c->key.family, conn_addr(c, role), a, sizeof(a)));
-	out_str(o, "\",\"port\":");
-	out_u64(o, conn_port(c, role));
-	out_str(o, ",\"state\":\"");
-	out_str(o, tcp_state_name((enum tcp_state)pe->state));
-	out_str(o, "\",\"since\":");
-	out_ts(o, pe->since_ns ? pe->since_ns : c->first_ns);
-	out_char(o, '}');
+static struct {
+	bool ready;
+	size_t state_max, cause_max;   /* longest written, at least NAME_PAD */
+	struct name state[256], cause[256];
+} names;
+
+static size_t name_set(struct name *nm, const char *s)
+{
+	nm->s = s;
+	nm->n = strlen(s);
+	if (nm->n <= NAME_PAD)
+		memcpy(nm->pad, s, nm->n);
+	return nm->n > NAME_PAD ? nm->n : NAME_PAD;
+}
+
+static void names_init(void)
+{
+	for (int i = 0; i < 256; i++) {
+		size_t s = name_set(&names.state[i], tcp_state_name((enum tcp_state)i));
+		size_t k = name_set(&names.cause[i], transition_cause_name((uint8_t)i));
+
+		if (s > names.state_max)
+			names.state_max = s;
+		if (k > names.cause_max)
+			names.cause_max = k;
+	}
+	names.ready = true;
+}
+
+static inline char *put_name(char *p, const struct name *nm)
+{
+	if (__builtin_expect(nm->n <= NAME_PAD, 1))
+		memcpy(p, nm->pad, NAME_PAD);
+	else
+		memcpy(p, nm->s, nm->n);
+	return p + nm->n;
+}
+
+/* Room for the pieces of a record up to "flags" (literals ~180 bytes, two
+ * addresses, seven numbers, four timestamps, two state names), from
+ * "history" to "timeline" (literals ~130 bytes, eleven numbers, the
+ * history), and of a transition (literals ~85 bytes, a timestamp, a
+ * number, the flags, three names). */
+#define HEAD_ROOM (256 + 2 * OUT_ADDR_MAX + 7 * OUT_U64_MAX + 4 * OUT_TS_MAX)
+#define COUNTS_ROOM (256 + 11 * OUT_U64_MAX)
+#define TRANSITION_ROOM (128 + OUT_TS_MAX + OUT_U64_MAX + OUT_FLAGS_MAX)
+
+/* Literals with the key before the endpoint: ",\"client\":{\"addr\":\"" */
+static inline char *endpoint(struct out *o, char *p, const struct conn *c, int role)
+{
+	const struct peer *pe = &c->peer[role];
+
+	p = out_put_addr(p, c->key.family, conn_addr(c, role));
+	OUT_PUT_LIT(p, "\",\"port\":");
+	p = out_put_u64(p, conn_port(c, role));
+	OUT_PUT_LIT(p, ",\"state\":\"");
+	p = put_name(p, &names.state[pe->state]);
+	OUT_PUT_LIT(p, "\",\"since\":");
+	p = out_put_ts(o, p, pe->since_ns ? pe->since_ns : c->first_ns);
+	*p++ = '}';
+	return p;
 }
 
 void report_json_connection(struct report *r, const struct conn *c)
 {
 	struct out *o = r->out;
 	bool first = true;
-	char fl[16];
+	char h[128], *p;
+	size_t hn;
 
-	out_str(o, "{\"type\":\"connection\",\"id\":");
-	out_u64(o, c->id);
-	out_str(o, ",\"client\":");
-	endpoint(r, c, ROLE_CLIENT);
-	out_str(o, ",\"server\":");
-	endpoint(r, c, ROLE_SERVER);
-	out_str(o, ",\"start\":");
-	out_ts(o, c->first_ns);
-	out_str(o, ",\"end\":");
-	out_ts(o, c->last_ns);
-	out_str(o, ",\"packets\":[");
-	out_u64(o, c->peer[ROLE_CLIENT].packets);
-	out_char(o, ',');
-	out_u64(o, c->peer[ROLE_SERVER].packets);
-	out_str(o, "],\"bytes\":[");
-	out_u64(o, c->peer[ROLE_CLIENT].bytes);
-	out_char(o, ',');
-	out_u64(o, c->peer[ROLE_SERVER].bytes);
-	out_str(o, "],\"flags\":[");
-	for (uint32_t bit = 1; bit < (1u << CF_FLAG_COUNT_); bit <<= 1) {
-		if (!(c->flags & bit))
-			continue;
+	if (!names.ready)
+		names_init();
+	p = out_reserve(o, HEAD_ROOM + 2 * names.state_max);
+	OUT_PUT_LIT(p, "{\"type\":\"connection\",\"id\":");
+	p = out_put_u64(p, c->id);
+	OUT_PUT_LIT(p, ",\"client\":{\"addr\":\"");
+	p = endpoint(o, p, c, ROLE_CLIENT);
+	OUT_PUT_LIT(p, ",\"server\":{\"addr\":\"");
+	p = endpoint(o, p, c, ROLE_SERVER);
+	OUT_PUT_LIT(p, ",\"start\":");
+	p = out_put_ts(o, p, c->first_ns);
+	OUT_PUT_LIT(p, ",\"end\":");
+	p = out_put_ts(o, p, c->last_ns);
+	OUT_PUT_LIT(p, ",\"packets\":[");
+	p = out_put_u64(p, c->peer[ROLE_CLIENT].packets);
+	*p++ = ',';
+	p = out_put_u64(p, c->peer[ROLE_SERVER].packets);
+	OUT_PUT_LIT(p, "],\"bytes\":[");
+	p = out_put_u64(p, c->peer[ROLE_CLIENT].bytes);
+	*p++ = ',';
+	p = out_put_u64(p, c->peer[ROLE_SERVER].bytes);
+	OUT_PUT_LIT(p, "],\"flags\":[");
+	out_commit(o, p);
+	/* few connections have flags: the plain writes, set bits only */
+	for (uint32_t f = c->flags & ((1u << CF_FLAG_COUNT_) - 1); f; f &= f - 1) {
+		uint32_t bit = f & -f;   /* the lowest left */
+
 		if (!first)
 			out_char(o, ',');
 		first = false;
@@ -58,60 +120,64 @@ void report_json_connection(struct report *r, const struct conn *c)
 	}
 	out_str(o, "],\"conn_state\":\"");
 	out_str(o, zeek_conn_state(c));
-	out_str(o, "\",\"history\":");
-	{
-		char h[128];
-
-		zeek_history(c, h, sizeof(h));
-		out_json_str(o, h);
-	}
-	out_str(o, ",\"flag_counts\":{");
-	for (int k = 0; k < ZFC_COUNT; k++) {
-		static const char *const kind[ZFC_COUNT] = { "syn", "synack", "fin", "rst" };
-
-		out_str(o, k ? ",\"" : "\"");
-		out_str(o, kind[k]);
-		out_str(o, "\":[");
-		out_u64(o, zeek_flag_count(c, ROLE_CLIENT, k));
-		out_char(o, ',');
-		out_u64(o, zeek_flag_count(c, ROLE_SERVER, k));
-		out_char(o, ']');
-	}
-	out_char(o, '}');
-	out_str(o, ",\"anomalies\":");
-	out_u64(o, c->anomalies);
-	out_str(o, ",\"missed_bytes\":");
-	out_u64(o, c->missed_bytes);
-	out_str(o, ",\"first_packet\":");
-	out_u64(o, c->first_packet);
-	out_str(o, ",\"timeline\":[");
+	hn = zeek_history(c, h, sizeof(h));
+	p = out_reserve(o, COUNTS_ROOM + 6 * hn);
+	OUT_PUT_LIT(p, "\",\"history\":");
+	p = out_put_json_str(p, h, hn);
+	OUT_PUT_LIT(p, ",\"flag_counts\":{\"syn\":[");
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, ZFC_SYN));
+	*p++ = ',';
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, ZFC_SYN));
+	OUT_PUT_LIT(p, "],\"synack\":[");
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, ZFC_SYNACK));
+	*p++ = ',';
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, ZFC_SYNACK));
+	OUT_PUT_LIT(p, "],\"fin\":[");
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, ZFC_FIN));
+	*p++ = ',';
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, ZFC_FIN));
+	OUT_PUT_LIT(p, "],\"rst\":[");
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, ZFC_RST));
+	*p++ = ',';
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, ZFC_RST));
+	OUT_PUT_LIT(p, "]},\"anomalies\":");
+	p = out_put_u64(p, c->anomalies);
+	OUT_PUT_LIT(p, ",\"missed_bytes\":");
+	p = out_put_u64(p, c->missed_bytes);
+	OUT_PUT_LIT(p, ",\"first_packet\":");
+	p = out_put_u64(p, c->first_packet);
+	OUT_PUT_LIT(p, ",\"timeline\":[");
 	for (uint32_t i = 0; i < c->tl_len; i++) {
 		const struct transition *t = &c->tl[i];
 
-		if (i)
-			out_char(o, ',');
-		out_str(o, "{\"ts\":");
-		out_ts(o, t->ts_ns);
-		out_str(o, ",\"side\":\"");
-		out_str(o, t->side == ROLE_CLIENT ? "client" : "server");
-		out_str(o, "\",\"from\":\"");
-		out_str(o, tcp_state_name((enum tcp_state)t->from));
-		out_str(o, "\",\"to\":\"");
-		out_str(o, tcp_state_name((enum tcp_state)t->to));
-		out_str(o, "\",\"packet\":");
+		p = out_ensure(o, p, TRANSITION_ROOM + 2 * names.state_max + names.cause_max);
+		*p = ',';
+		p += i != 0;
+		OUT_PUT_LIT(p, "{\"ts\":");
+		p = out_put_ts(o, p, t->ts_ns);
+		/* both the same length */
+		memcpy(p, t->side == ROLE_CLIENT ? ",\"side\":\"client\",\"from\":\"" :
+						   ",\"side\":\"server\",\"from\":\"",
+		       sizeof(",\"side\":\"client\",\"from\":\"") - 1);
+		p += sizeof(",\"side\":\"client\",\"from\":\"") - 1;
+		p = put_name(p, &names.state[t->from]);
+		OUT_PUT_LIT(p, "\",\"to\":\"");
+		p = put_name(p, &names.state[t->to]);
+		OUT_PUT_LIT(p, "\",\"packet\":");
 		if (t->packet) {
-			out_u64(o, t->packet);
-			out_str(o, ",\"tcp_flags\":\"");
-			out_str(o, tcp_flags_str(t->tcp_flags, fl, sizeof(fl)));
-			out_char(o, '"');
+			p = out_put_u64(p, t->packet);
+			OUT_PUT_LIT(p, ",\"tcp_flags\":\"");
+			p = out_put_tcp_flags(p, t->tcp_flags);
+			OUT_PUT_LIT(p, "\",\"cause\":\"");
 		} else {
-			out_str(o, "null,\"tcp_flags\":null");
+			OUT_PUT_LIT(p, "null,\"tcp_flags\":null,\"cause\":\"");
 		}
-		out_str(o, ",\"cause\":\"");
-		out_str(o, transition_cause_name(t->cause));
-		out_str(o, "\"}");
+		p = put_name(p, &names.cause[t->cause]);
+		OUT_PUT_LIT(p, "\"}");
 	}
-	out_str(o, "]}\n");
+	p = out_ensure(o, p, 3);
+	OUT_PUT_LIT(p, "]}\n");
+	out_commit(o, p);
 }
 
 static void state_object(struct out *o, const uint64_t *counts)
