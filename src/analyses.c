@@ -175,6 +175,7 @@ struct topk {
 	} e[TOPK];
 	uint64_t tag[TOPK];            /* host_tag(&e[i].key), side by side for the scan */
 	unsigned n;
+	unsigned min1;                 /* 1 + the first smallest counter; 0: not known */
 };
 
 /* A key folded into one word: equal keys have equal tags (an IPv4 key's
@@ -199,6 +200,8 @@ static void topk_add(struct topk *t, const struct host_key *k, uint8_t plen)
 
 	for (unsigned i = 0; i < t->n; i++)
 		if (t->tag[i] == tag && memcmp(&t->e[i].key, k, sizeof(*k)) == 0) {
+			if (t->min1 == i + 1)
+				t->min1 = 0;
 			t->e[i].count++;
 			return;
 		}
@@ -209,18 +212,33 @@ static void topk_add(struct topk *t, const struct host_key *k, uint8_t plen)
 		t->e[t->n].err = 0;
 		t->tag[t->n] = tag;
 		t->n++;
+		t->min1 = 0;
 		return;
 	}
-	for (unsigned i = 0; i < TOPK; i++)
-		if (t->e[i].count < min_count) {
-			min_count = t->e[i].count;
-			min = i;
-		}
+	if (t->min1) {
+		min = t->min1 - 1;
+		min_count = t->e[min].count;
+	} else {
+		for (unsigned i = 0; i < TOPK; i++)
+			if (t->e[i].count < min_count) {
+				min_count = t->e[i].count;
+				min = i;
+			}
+	}
 	t->e[min].key = *k; /* replaces the smallest, inheriting its count (space-saving) */
 	t->e[min].plen = plen;
 	t->e[min].err = t->e[min].count;
 	t->e[min].count++;
 	t->tag[min] = tag;
+	/* The next smallest: another counter as small, after this one (those
+	 * before it are larger), else not known until the next scan. In a flood
+	 * of new sources the counters rise in turn, and the scan is rare. */
+	t->min1 = 0;
+	for (unsigned i = min + 1; i < TOPK; i++)
+		if (t->e[i].count == min_count) {
+			t->min1 = i + 1;
+			break;
+		}
 }
 
 /* What the key certainly sent (since tracking began). */
@@ -241,6 +259,7 @@ static void topk_sort(struct topk *t)
 			t->tag[j] = t->tag[j - 1];
 			t->tag[j - 1] = tag;
 		}
+	t->min1 = 0;
 }
 
 static struct host_key prefix_of(const uint8_t *addr, uint8_t family)
