@@ -87,10 +87,14 @@ static void get_raw(struct rdr *r, void *v, size_t n)
 
 static uint64_t get_uv(struct rdr *r)
 {
-	uint64_t v = 0;
-	unsigned sh = 0;
-	uint8_t b;
+	uint64_t v;
+	unsigned sh = 7;
+	uint8_t b = *r->p++;
 
+	/* Most values are small counters and deltas: one byte, no loop. */
+	if (b < 0x80)
+		return b;
+	v = b & 0x7f;
 	do {
 		b = *r->p++;
 		v |= (uint64_t)(b & 0x7f) << sh;
@@ -143,11 +147,20 @@ enum since_code { SINCE_ZERO, SINCE_PEER_LAST, SINCE_NEAR_LAST, SINCE_OWN_LAST }
  * began the peer's state (the peer changed on receiving it). */
 enum ctl_code { CTL_ZERO, CTL_OWN_LAST, CTL_PEER_SINCE, CTL_NEAR_SINCE };
 
+/* Word by word: a flood packs a silent endpoint with every SYN, and a
+ * memcmp() call against a zero record cost more than this. */
 static bool peer_is_zero(const struct peer *pe)
 {
-	static const struct peer zero;
+	const unsigned char *b = (const unsigned char *)pe;
+	uint64_t any = 0;
 
-	return memcmp(pe, &zero, sizeof(zero)) == 0;
+	for (size_t i = 0; i < sizeof(*pe); i += 8) {
+		uint64_t w;
+
+		memcpy(&w, b + i, 8);
+		any |= w;
+	}
+	return any == 0;
 }
 
 /* Where the endpoint's next sequence number usually is: after its SYN and
@@ -362,15 +375,22 @@ enum { H_STARTED = 0x10, H_ZERO = 0x20 };
 static void pack_zeek(struct wr *w, const struct conn *c)
 {
 	const struct zeek_conn *z = &c->zeek;
-	unsigned hist_n = 0, base = TB_CONN_LAST;
+	const uint8_t (*nf)[ZFC_COUNT] = z->nflags;
+	unsigned hist_n = 0, base = TB_CONN_LAST, best;
 	uint8_t codes[2] = { 0, 0 }, hl = z->hist[sizeof(z->hist) - 1];
 	uint8_t odd[2 * ZFC_COUNT];
 	unsigned n_odd = 0;
+	uint64_t nfw;
 
-	for (unsigned b = 1; b < TB_COUNT; b++)
-		if (seq_len(z->last_time, last_time_guess(c, b)) <
-		    seq_len(z->last_time, last_time_guess(c, base)))
+	best = seq_len(z->last_time, last_time_guess(c, base));
+	for (unsigned b = 1; b < TB_COUNT; b++) {
+		unsigned len = seq_len(z->last_time, last_time_guess(c, b));
+
+		if (len < best) {
+			best = len;
 			base = b;
+		}
+	}
 	for (int r = 0; r < 2; r++) {
 		uint8_t m = (uint8_t)((z->rxmt[r] ? ZM_RXMT : 0) | (z->rst_seq[r] ? ZM_RST_SEQ : 0) |
 				      (z->copies[r] ? ZM_COPIES : 0) | (z->win0[r] ? ZM_WIN0 : 0) |
@@ -399,13 +419,22 @@ static void pack_zeek(struct wr *w, const struct conn *c)
 	}
 	if (z->missed_bytes)
 		put_uv(w, z->missed_bytes);
-	/* flag counts, 2 bits each: 0, 1 or 2, or 3 and the count in a byte after */
-	for (int i = 0; i < 2 * ZFC_COUNT; i++) {
-		uint8_t v = z->nflags[i / ZFC_COUNT][i % ZFC_COUNT];
+	/* flag counts, 2 bits each: 0, 1 or 2, or 3 and the count in a byte
+	 * after. Usually every count is under 3 (no byte has bits above the
+	 * lowest two, nor both of those): no loop then. */
+	_Static_assert(sizeof(z->nflags) == 8, "nflags: eight counts");
+	memcpy(&nfw, z->nflags, sizeof(nfw));
+	if (!(nfw & 0xfcfcfcfcfcfcfcfcULL) && !(nfw & nfw >> 1 & 0x0101010101010101ULL)) {
+		codes[0] = (uint8_t)(nf[0][0] | nf[0][1] << 2 | nf[0][2] << 4 | nf[0][3] << 6);
+		codes[1] = (uint8_t)(nf[1][0] | nf[1][1] << 2 | nf[1][2] << 4 | nf[1][3] << 6);
+	} else {
+		for (int i = 0; i < 2 * ZFC_COUNT; i++) {
+			uint8_t v = nf[i / ZFC_COUNT][i % ZFC_COUNT];
 
-		if (v > 2)
-			odd[n_odd++] = v;
-		codes[i / 4] |= (uint8_t)((v > 2 ? 3 : v) << (2 * (i % 4)));
+			if (v > 2)
+				odd[n_odd++] = v;
+			codes[i / 4] |= (uint8_t)((v > 2 ? 3 : v) << (2 * (i % 4)));
+		}
 	}
 	put_raw(w, codes, sizeof(codes));
 	put_raw(w, odd, n_odd);
@@ -424,6 +453,7 @@ static void pack_zeek(struct wr *w, const struct conn *c)
 static void unpack_zeek(struct rdr *rd, struct conn *c)
 {
 	struct zeek_conn *z = &c->zeek;
+	uint8_t (*nf)[ZFC_COUNT] = z->nflags;
 	uint8_t m[2], codes[2], hb;
 	unsigned hist_n;
 
@@ -448,14 +478,14 @@ static void unpack_zeek(struct rdr *rd, struct conn *c)
 	if (m[1] & ZM_MISSED)
 		z->missed_bytes = (uint32_t)get_uv(rd);
 	get_raw(rd, codes, sizeof(codes));
-	for (int i = 0; i < 2 * ZFC_COUNT; i++) {
-		unsigned v = (codes[i / 4] >> (2 * (i % 4))) & 3;
-
-		z->nflags[i / ZFC_COUNT][i % ZFC_COUNT] = v == 3 ? 0xff : (uint8_t)v;
-	}
-	for (int i = 0; i < 2 * ZFC_COUNT; i++)   /* the large counts, in order */
-		if (z->nflags[i / ZFC_COUNT][i % ZFC_COUNT] == 0xff)
-			z->nflags[i / ZFC_COUNT][i % ZFC_COUNT] = get_u8(rd);
+	for (int r = 0; r < 2; r++)
+		for (int k = 0; k < ZFC_COUNT; k++)
+			nf[r][k] = (codes[r] >> (2 * k)) & 3;
+	if ((codes[0] & codes[0] >> 1 & 0x55) | (codes[1] & codes[1] >> 1 & 0x55))
+		for (int r = 0; r < 2; r++)   /* the large counts, in order */
+			for (int k = 0; k < ZFC_COUNT; k++)
+				if (nf[r][k] == 3)
+					nf[r][k] = get_u8(rd);
 	z->last_time = get_seq(rd, last_time_guess(c, (m[0] & ZM_TIME) >> ZM_TIME_SHIFT));
 	z->seen = (uint16_t)get_uv(rd);
 	hb = get_u8(rd);
@@ -553,10 +583,16 @@ enum {
 
 static bool key_is_v4(const struct flow_key *k)
 {
-	static const uint8_t zero[12];
+	uint64_t a8, b8;
+	uint32_t a4, b4, pad = 0;
 
-	return k->family == 4 && !memcmp(k->addr[0] + 4, zero, 12) &&
-	       !memcmp(k->addr[1] + 4, zero, 12) && !memcmp(k->pad, zero, sizeof(k->pad));
+	/* bytes 4-15 of each address, and the padding, all zero */
+	memcpy(&a4, k->addr[0] + 4, 4);
+	memcpy(&a8, k->addr[0] + 8, 8);
+	memcpy(&b4, k->addr[1] + 4, 4);
+	memcpy(&b8, k->addr[1] + 8, 8);
+	memcpy(&pad, k->pad, sizeof(k->pad));
+	return k->family == 4 && !(a4 | b4 | pad | a8 | b8);
 }
 
 static void pack_key(struct wr *w, const struct flow_key *k, uint8_t first)
