@@ -77,6 +77,17 @@ static inline char *endpoint(struct out *o, char *p, const struct conn *c, int r
 	return p;
 }
 
+/* One of Zeek's flag counts: "[client,server]" */
+static inline char *put_flag_counts(char *p, const struct conn *c, int k)
+{
+	*p++ = '[';
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, k));
+	*p++ = ',';
+	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, k));
+	*p++ = ']';
+	return p;
+}
+
 void report_json_connection(struct report *r, const struct conn *c)
 {
 	struct out *o = r->out;
@@ -124,23 +135,15 @@ void report_json_connection(struct report *r, const struct conn *c)
 	p = out_reserve(o, COUNTS_ROOM + 6 * hn);
 	OUT_PUT_LIT(p, "\",\"history\":");
 	p = out_put_json_str(p, h, hn);
-	OUT_PUT_LIT(p, ",\"flag_counts\":{\"syn\":[");
-	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, ZFC_SYN));
-	*p++ = ',';
-	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, ZFC_SYN));
-	OUT_PUT_LIT(p, "],\"synack\":[");
-	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, ZFC_SYNACK));
-	*p++ = ',';
-	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, ZFC_SYNACK));
-	OUT_PUT_LIT(p, "],\"fin\":[");
-	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, ZFC_FIN));
-	*p++ = ',';
-	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, ZFC_FIN));
-	OUT_PUT_LIT(p, "],\"rst\":[");
-	p = out_put_u64(p, zeek_flag_count(c, ROLE_CLIENT, ZFC_RST));
-	*p++ = ',';
-	p = out_put_u64(p, zeek_flag_count(c, ROLE_SERVER, ZFC_RST));
-	OUT_PUT_LIT(p, "]},\"anomalies\":");
+	OUT_PUT_LIT(p, ",\"flag_counts\":{\"syn\":");
+	p = put_flag_counts(p, c, ZFC_SYN);
+	OUT_PUT_LIT(p, ",\"synack\":");
+	p = put_flag_counts(p, c, ZFC_SYNACK);
+	OUT_PUT_LIT(p, ",\"fin\":");
+	p = put_flag_counts(p, c, ZFC_FIN);
+	OUT_PUT_LIT(p, ",\"rst\":");
+	p = put_flag_counts(p, c, ZFC_RST);
+	OUT_PUT_LIT(p, "},\"anomalies\":");
 	p = out_put_u64(p, c->anomalies);
 	OUT_PUT_LIT(p, ",\"missed_bytes\":");
 	p = out_put_u64(p, c->missed_bytes);
