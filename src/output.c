@@ -112,14 +112,8 @@ static inline char *put_u32(char *p, uint32_t u)
 {
 	uint64_t f;
 
-	if (u < 100) {
-		if (u < 10) {
-			*p = (char)('0' + u);
-			return p + 1;
-		}
-		memcpy(p, pairs + 2 * u, 2);
-		return p + 2;
-	}
+	if (u < 100)
+		return put_lead(p, (uint64_t)u << 32);
 	if (u < 1000000) {
 		if (u < 10000) {
 			f = (uint64_t)u * 42949673;   /* 2^32 / 10^2, s = 0 */
@@ -333,8 +327,6 @@ void out_secs(struct out *o, uint64_t ns)
 	out_mem(o, tmp, (size_t)(p - tmp));
 }
 
-/* Dotted decimal by hand: inet_ntop() formats IPv4 through sprintf, and
- * a JSON record writes two addresses. */
 /* Each octet's text with its '.' ("192."), and tcp_flags_str() of each
  * flags byte; built at start-up (a few microseconds) so that writing one
  * is a fixed-size copy, without a check for "built yet" each time. */
@@ -353,7 +345,6 @@ static void tables_init(void)
 
 		memset(b, 0, sizeof(b));
 		n = snprintf(b, sizeof(b), "%u.", v);
-
 		memcpy(octet_txt[v], b, 4);
 		octet_len[v] = (uint8_t)n;
 		tcp_flags_str((uint8_t)v, b, sizeof(b));
@@ -362,6 +353,8 @@ static void tables_init(void)
 	}
 }
 
+/* Dotted decimal by hand: inet_ntop() formats IPv4 through sprintf, and
+ * a JSON record writes two addresses. */
 static char *put_ipv4(char *p, const uint8_t *addr)
 {
 	for (int i = 0; i < 4; i++) {
