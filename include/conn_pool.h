@@ -3,7 +3,8 @@
  * them), recycled through a free list. conn_destroy() gives a pooled record
  * back, so whoever ends up owning a connection frees it as before. Packed
  * (frozen) records, of any size, come from 64 KiB slabs of 8-byte size
- * classes, without malloc's per-chunk header and 16-byte rounding. */
+ * classes, without malloc's per-chunk header and 16-byte rounding, cut from
+ * 2 MiB arenas (huge pages again). */
 #ifndef TCPSTATE_CONN_POOL_H
 #define TCPSTATE_CONN_POOL_H
 
@@ -25,9 +26,14 @@ void conn_pool_free(struct conn *c);
 /* n bytes, 8-byte aligned, for a packed record; NULL on out of memory. */
 void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n);
 
-/* Give a packed record back; NULL is a no-op. An emptied slab's memory goes
- * back to the system (one per size class is kept for the next records). */
+/* Give a packed record back; NULL is a no-op. An emptied slab goes back to
+ * its 2 MiB arena, an emptied arena to the system (one is kept for the next
+ * slabs). */
 void conn_pool_free_packed(void *p);
+
+/* Bytes mapped for packed records now (0 where records come from malloc,
+ * under AddressSanitizer). */
+size_t conn_pool_packed_mapped(const struct conn_pool *pool);
 
 /* The owner is done with the pool: its memory goes once every record taken
  * from it, packed ones too, has been freed (a report may still hold some).

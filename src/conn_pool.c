@@ -11,7 +11,12 @@
  * 8-byte header and rounds it to 16; here they sit in 64 KiB slabs, one size
  * class every 8 bytes, found again the same way (the slab's header at its
  * 64 KiB-aligned start). They are freed about in the order they were made
- * (TIME_WAIT's minute runs out), so slabs empty out and are unmapped. */
+ * (TIME_WAIT's minute runs out), so slabs empty out. Slabs are cut from
+ * 2 MiB arenas, huge pages too: a flood packs three million records, and
+ * in 64 KiB mappings of their own, touching each 4 KiB page for the first
+ * time was a page fault, a sixth of the run. An emptied arena is unmapped
+ * (one is kept for the next slabs), so memory follows the most records
+ * ever packed at once, not the length of the capture. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -49,11 +54,26 @@ struct free_slot {
 	struct free_slot *next;
 };
 
+/* A 2 MiB-aligned mapping cut into ARENA_SLABS slabs. */
+#define ARENA_BYTES ((size_t)2 << 20)
+#define ARENA_SLABS (ARENA_BYTES / SLAB_BYTES)
+#define ARENA_ALL_FREE ((uint32_t)-1)
+_Static_assert(ARENA_SLABS == 32, "an arena's free slabs are the bits of a uint32_t");
+
+struct arena {
+	char *base;
+	struct arena *prev, *next;  /* on the pool's list of arenas with a free slab */
+	uint32_t free;              /* bit i: slab i is free */
+	uint32_t backed;            /* bit i: slab i is free and its pages are still there */
+	uint8_t small_pages;        /* pages given back: no longer a huge page */
+};
+
 /* The first SLAB_HEAD bytes of a 64 KiB-aligned slab. */
 struct slab {
 	struct conn_pool *pool;
 	struct slab *prev, *next;   /* on its class's list of slabs with room */
 	struct free_slot *free;     /* slots given back */
+	struct arena *arena;        /* where it was cut from; NULL: a mapping of its own */
 	size_t bump;                /* offset of the first slot never used */
 	size_t map_bytes;           /* the mapping's size */
 	uint32_t size;              /* slot size; 0: one large record */
@@ -70,7 +90,11 @@ struct conn_pool {
 	size_t live;
 	size_t packed_live;       /* packed records not yet given back */
 	struct slab *room[PACKED_CLASSES];   /* per class, slabs with a free slot */
-	struct slab *spare[PACKED_CLASSES];  /* per class, one emptied slab kept */
+	struct arena *arenas;     /* arenas with a free slab */
+	struct arena *empty;      /* the one emptied arena kept, on that list too */
+	size_t packed_mapped;     /* bytes mapped for packed records, less pages given back */
+	size_t slabs_used;        /* arena slabs holding records */
+	size_t free_backed;       /* free arena slabs whose pages are still there */
 	int released;             /* the owner is gone: free when nothing is live */
 };
 
@@ -96,7 +120,8 @@ static void *map_aligned(size_t bytes, size_t align)
 	return (void *)a;
 }
 
-static struct chunk *chunk_map(void)
+/* 2 MiB, aligned so that one huge page can back it. */
+static void *map_huge(void)
 {
 	void *a = map_aligned(CHUNK_BYTES, CHUNK_BYTES);
 
@@ -122,10 +147,12 @@ static void pool_free_all(struct conn_pool *pool)
 		munmap(ch, CHUNK_BYTES);
 	}
 #ifndef POOL_USE_MALLOC
-	/* nothing is live: every other slab has been unmapped */
-	for (int i = 0; i < PACKED_CLASSES; i++)
-		if (pool->spare[i])
-			munmap(pool->spare[i], pool->spare[i]->map_bytes);
+	/* Nothing is live: every slab is free, so every arena is empty, and
+	 * each but the one kept has been unmapped. */
+	if (pool->empty) {
+		munmap(pool->empty->base, ARENA_BYTES);
+		free(pool->empty);
+	}
 #endif
 	free(pool);
 }
@@ -146,7 +173,7 @@ struct conn *conn_pool_alloc(struct conn_pool *pool)
 		pool->free = pool->free->next;
 	} else {
 		if (pool->bump == pool->bump_end) {
-			struct chunk *ch = chunk_map();
+			struct chunk *ch = map_huge();
 
 			if (!ch)
 				return NULL;
@@ -211,15 +238,136 @@ static void room_unlink(struct slab **list, struct slab *s)
 	s->listed = 0;
 }
 
-/* A new slab of one slot size (size 0: for one record of large bytes). */
-static struct slab *slab_map(struct conn_pool *pool, uint32_t size, size_t large)
+static void arena_push(struct arena **list, struct arena *a)
+{
+	a->prev = NULL;
+	a->next = *list;
+	if (*list)
+		(*list)->prev = a;
+	*list = a;
+}
+
+static void arena_unlink(struct arena **list, struct arena *a)
+{
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		*list = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+}
+
+/* A free 64 KiB slab from an arena, mapping a new one if none has room;
+ * *from: the arena. One whose pages are still there is taken first. */
+static struct slab *slab_take(struct conn_pool *pool, struct arena **from)
+{
+	struct arena *a = pool->arenas;
+	uint32_t bit;
+
+	if (!a) {
+		if (!(a = malloc(sizeof(*a))))
+			return NULL;
+		if (!(a->base = map_huge())) {
+			free(a);
+			return NULL;
+		}
+		a->free = a->backed = ARENA_ALL_FREE;
+		a->small_pages = 0;
+		arena_push(&pool->arenas, a);
+		pool->packed_mapped += ARENA_BYTES;
+		pool->free_backed += ARENA_SLABS;
+	}
+	if (a == pool->empty)
+		pool->empty = NULL;
+	bit = a->free & a->backed ? a->free & a->backed : a->free;
+	bit &= -bit;
+	if (a->backed & bit) {
+		a->backed &= ~bit;
+		pool->free_backed--;
+	} else {
+		pool->packed_mapped += SLAB_BYTES;  /* its pages come back when written */
+	}
+	a->free &= ~bit;
+	if (!a->free)
+		arena_unlink(&pool->arenas, a);  /* full */
+	pool->slabs_used++;
+	*from = a;
+	return (struct slab *)(a->base + (size_t)__builtin_ctz(bit) * SLAB_BYTES);
+}
+
+/* Free slabs whose pages are still there, in arenas that hold records too,
+ * give their pages back. Runs of them go in one call. */
+static void arenas_trim(struct conn_pool *pool)
+{
+	for (struct arena *a = pool->arenas; a; a = a->next) {
+		uint32_t m = a->backed;
+
+		if (a == pool->empty)
+			continue;
+		while (m) {
+			unsigned lo = (unsigned)__builtin_ctz(m), n = 0;
+
+			while (lo + n < ARENA_SLABS && (m >> (lo + n) & 1))
+				n++;
+			madvise(a->base + lo * SLAB_BYTES, n * SLAB_BYTES, MADV_DONTNEED);
+#ifdef MADV_NOHUGEPAGE
+			/* else khugepaged may fill the holes again to make it whole */
+			if (!a->small_pages) {
+				madvise(a->base, ARENA_BYTES, MADV_NOHUGEPAGE);
+				a->small_pages = 1;
+			}
+#endif
+			pool->packed_mapped -= n * SLAB_BYTES;
+			pool->free_backed -= n;
+			m &= n == ARENA_SLABS ? 0 : ~(((1u << n) - 1) << lo);
+		}
+		a->backed = 0;
+	}
+}
+
+/* Slab s, empty, back to its arena. An arena emptied is unmapped, but one
+ * is kept for the next slabs. Free slabs in arenas that still hold records
+ * keep their pages only while they are few: more than a quarter of the
+ * slabs in use (and one arena's worth), and their pages go back too. */
+static void slab_give(struct conn_pool *pool, struct slab *s)
+{
+	struct arena *a = s->arena;
+	uint32_t bit = 1u << (((char *)s - a->base) / SLAB_BYTES);
+
+	if (!a->free)
+		arena_push(&pool->arenas, a);
+	a->free |= bit;
+	a->backed |= bit;
+	pool->free_backed++;
+	pool->slabs_used--;
+	if (a->free != ARENA_ALL_FREE) {
+		if (pool->free_backed > pool->slabs_used / 4 + 2 * ARENA_SLABS)
+			arenas_trim(pool);
+		return;
+	}
+	if (!pool->empty) {
+		pool->empty = a;
+		return;
+	}
+	arena_unlink(&pool->arenas, a);
+	munmap(a->base, ARENA_BYTES);
+	pool->packed_mapped -= ARENA_BYTES - (size_t)__builtin_popcount(~a->backed) * SLAB_BYTES;
+	pool->free_backed -= (size_t)__builtin_popcount(a->backed);
+	free(a);
+}
+
+/* A new slab of one slot size (size 0: for one record of large bytes, in a
+ * mapping of its own). */
+static struct slab *slab_new(struct conn_pool *pool, uint32_t size, size_t large)
 {
 	size_t bytes = size ? SLAB_BYTES : (SLAB_HEAD + large + 4095) & ~(size_t)4095;
-	struct slab *s = map_aligned(bytes, SLAB_BYTES);
+	struct arena *a = NULL;
+	struct slab *s = size ? slab_take(pool, &a) : map_aligned(bytes, SLAB_BYTES);
 
 	if (!s)
 		return NULL;
-	*s = (struct slab){ .pool = pool, .bump = SLAB_HEAD, .map_bytes = bytes, .size = size };
+	*s = (struct slab){ .pool = pool, .arena = a, .bump = SLAB_HEAD, .map_bytes = bytes,
+			    .size = size };
 	return s;
 }
 
@@ -230,16 +378,15 @@ void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n)
 	void *p;
 
 	if (n > PACKED_MAX) {
-		if (!(s = slab_map(pool, 0, n)))
+		if (!(s = slab_new(pool, 0, n)))
 			return NULL;
 		s->live = 1;
 		pool->packed_live++;
+		pool->packed_mapped += s->map_bytes;
 		return (char *)s + SLAB_HEAD;
 	}
 	if (!(s = pool->room[cls])) {
-		if ((s = pool->spare[cls]))
-			pool->spare[cls] = NULL;
-		else if (!(s = slab_map(pool, (uint32_t)((cls + 1) * PACKED_STEP), 0)))
+		if (!(s = slab_new(pool, (uint32_t)((cls + 1) * PACKED_STEP), 0)))
 			return NULL;
 		room_push(&pool->room[cls], s);
 	}
@@ -268,18 +415,13 @@ void conn_pool_free_packed(void *p)
 	pool = s->pool;
 	cls = s->size / PACKED_STEP - 1;
 	if (s->size == 0) {
+		pool->packed_mapped -= s->map_bytes;
 		munmap(s, s->map_bytes);
 	} else if (--s->live == 0) {
-		/* empty: keep one per class for the next records, unmap the rest */
+		/* empty: back to its arena */
 		if (s->listed)
 			room_unlink(&pool->room[cls], s);
-		if (pool->spare[cls]) {
-			munmap(s, SLAB_BYTES);
-		} else {
-			s->free = NULL;
-			s->bump = SLAB_HEAD;
-			pool->spare[cls] = s;
-		}
+		slab_give(pool, s);
 	} else {
 		struct free_slot *f = p;
 
@@ -293,6 +435,16 @@ void conn_pool_free_packed(void *p)
 		pool_free_all(pool);
 }
 #endif
+
+size_t conn_pool_packed_mapped(const struct conn_pool *pool)
+{
+#ifdef POOL_USE_MALLOC
+	(void)pool;
+	return 0;
+#else
+	return pool->packed_mapped;
+#endif
+}
 
 void conn_pool_release(struct conn_pool *pool)
 {

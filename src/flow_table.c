@@ -11,8 +11,8 @@
  * connection. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "bigmem.h"
 #include "conn_pack.h"
 #include "flow_table.h"
 
@@ -85,28 +85,15 @@ static bool key_eq(const struct flow_key *a, const struct flow_key *b)
 	return d == 0;
 }
 
-/* Slot arrays come straight from mmap: zeroed (all empty), page aligned, and
- * big ones asked for huge pages, since at a million connections every lookup
- * lands on a different 4 KiB page and the TLB misses cost as much as the
- * cache misses. */
+/* Slot arrays are zeroed (all empty) and in huge pages (bigmem.h). */
 static struct slot *slots_alloc(size_t n)
 {
-	void *p = mmap(NULL, n * sizeof(struct slot), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	if (n * sizeof(struct slot) >= (2u << 20))
-		madvise(p, n * sizeof(struct slot), MADV_HUGEPAGE);
-#endif
-	return p;
+	return bigmem_alloc(n * sizeof(struct slot));
 }
 
 static void slots_free(struct slot *s, size_t n)
 {
-	if (s)
-		munmap(s, n * sizeof(struct slot));
+	bigmem_free(s, n * sizeof(struct slot));
 }
 
 /* How far slot i is from where its hash wanted it. */

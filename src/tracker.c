@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "conn_pack.h"
 #include "conn_pool.h"
 #include "flow_table.h"
@@ -1363,7 +1364,8 @@ static void sort_by_id(struct by_id *all, size_t n)
 		lo = all[i].id < lo ? all[i].id : lo;
 		hi = all[i].id > hi ? all[i].id : hi;
 	}
-	if (n < 2 || hi - lo >= 4 * (uint64_t)n || !(at = calloc(hi - lo + 1, sizeof(*at)))) {
+	if (n < 2 || hi - lo >= 4 * (uint64_t)n ||
+	    !(at = bigmem_alloc((hi - lo + 1) * sizeof(*at)))) {
 		qsort(all, n, sizeof(*all), cmp_id);
 		return;
 	}
@@ -1372,7 +1374,7 @@ static void sort_by_id(struct by_id *all, size_t n)
 	for (uint64_t id = lo; id <= hi; id++)
 		if (at[id - lo])
 			all[k++].node = at[id - lo];
-	free(at);
+	bigmem_free(at, (hi - lo + 1) * sizeof(*at));
 }
 
 /* The id of the connection on node n, live or frozen. */
@@ -1421,7 +1423,7 @@ void tracker_finish(struct tracker *t, uint64_t ref_ns)
 
 	tracker_drain(t);
 	n = flow_table_count(t->ft);
-	all = malloc((n ? n : 1) * sizeof(*all));
+	all = bigmem_alloc(n * sizeof(*all));
 	if (!all) {
 		/* No memory to sort them: table order. Removing a connection
 		 * shifts the next one of its run into its slot: look again. */
@@ -1452,5 +1454,5 @@ void tracker_finish(struct tracker *t, uint64_t ref_ns)
 	flow_table_clear(t->ft);
 	for (int cls = 0; cls < TS_COUNT; cls++)
 		t->idle[cls] = (struct idle_list){ NULL, NULL, NULL };
-	free(all);
+	bigmem_free(all, n * sizeof(*all));
 }

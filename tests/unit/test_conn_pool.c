@@ -1,0 +1,282 @@
+/* test_conn_pool.c - the pool's records do not overlap and keep their
+ * bytes while others come and go, in every size class and the large
+ * ones; packed records emptied out give their memory back (all but one
+ * kept 2 MiB arena), so what stays mapped follows the records still held,
+ * not how many there ever were. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn_pool.h"
+#include "test.h"
+
+#define N 120000
+#define ARENA ((size_t)2 << 20)
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+struct rec {
+	uint8_t *p;
+	size_t n;
+	uint8_t tag;
+};
+
+/* Sizes as conn_pack.c asks for them: mostly 40-200 bytes, some up to the
+ * largest class, a few larger (long timelines: a mapping of their own). */
+static size_t some_size(void)
+{
+	uint64_t r = rnd() % 1000;
+
+	return r < 900 ? 40 + rnd() % 160 : r < 995 ? 1 + rnd() % 1024 : 1025 + rnd() % 9000;
+}
+
+static void put(struct conn_pool *pool, struct rec *r)
+{
+	r->n = some_size();
+	r->tag = (uint8_t)rnd();
+	r->p = conn_pool_alloc_packed(pool, r->n);
+	CHECK(r->p != NULL);
+	if (!r->p)
+		return;
+	CHECK(((uintptr_t)r->p & 7) == 0);
+	for (size_t i = 0; i < r->n; i++)
+		r->p[i] = (uint8_t)(r->tag + i);
+}
+
+static int intact(const struct rec *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->p[i] != (uint8_t)(r->tag + i))
+			return 0;
+	return 1;
+}
+
+static size_t bad_records(const struct rec *v, size_t n)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i].p && !intact(&v[i]))
+			bad++;
+	return bad;
+}
+
+/* What the records in v still hold on to: the 64 KiB slabs with at least
+ * one of them, and the mappings of their own of the large ones. */
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static size_t held_bytes(const struct rec *v, size_t n)
+{
+	uintptr_t *slab = calloc(n + 1, sizeof(*slab));
+	size_t k = 0, bytes = 0;
+
+	if (!slab)
+		return SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].p)
+			continue;
+		if (v[i].n > 1024)
+			bytes += (v[i].n + 64 + 4095) & ~(size_t)4095;
+		else
+			slab[k++] = (uintptr_t)v[i].p & ~(uintptr_t)0xffff;
+	}
+	qsort(slab, k, sizeof(*slab), cmp_addr);
+	for (size_t i = 0; i < k; i++)
+		if (i == 0 || slab[i] != slab[i - 1])
+			bytes += (size_t)64 << 10;
+	free(slab);
+	return bytes;
+}
+
+/* Resident bytes of the whole process (the kernel's count, not the pool's). */
+static size_t rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, resident = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * 4096;
+}
+
+/* Freed about in the order they were made (TIME_WAIT's minute runs out),
+ * and then at random: what stays mapped follows the slabs still holding
+ * records (free slabs keep their pages only up to a quarter of those, and
+ * one emptied arena is kept), not the most there ever were. */
+static void test_give_back(void)
+{
+	struct conn_pool *pool = conn_pool_create();
+	struct rec *v = calloc(N, sizeof(*v));
+	size_t mapped_full, held, rss0;
+
+	CHECK(pool && v);
+	if (!pool || !v)
+		return;
+	memset(v, 0xff, N * sizeof(*v));  /* its pages resident before rss0 */
+	memset(v, 0, N * sizeof(*v));
+	rss0 = rss_bytes();
+	for (size_t i = 0; i < N; i++)
+		put(pool, &v[i]);
+	mapped_full = conn_pool_packed_mapped(pool);
+	if (!mapped_full) {
+		printf("conn_pool: records from malloc (sanitizer build): mapping checks skipped\n");
+		goto out;
+	}
+	for (size_t i = 0; i < N - N / 10; i++) {
+		conn_pool_free_packed(v[i].p);
+		v[i].p = NULL;
+	}
+	CHECK_EQ_INT(bad_records(v, N), 0);
+	held = held_bytes(v, N);
+	printf("conn_pool: %zu KiB mapped for %d records; the newest tenth hold %zu KiB, %zu KiB mapped\n",
+	       mapped_full >> 10, N, held >> 10, conn_pool_packed_mapped(pool) >> 10);
+	CHECK(conn_pool_packed_mapped(pool) <= held + held / 4 + 3 * ARENA);
+	/* and the kernel agrees (a megabyte for the rest of the process) */
+	if (rss0)
+		CHECK(rss_bytes() - rss0 <= held + held / 4 + 3 * ARENA + ((size_t)1 << 20));
+	/* a random nine in ten of those: scattered holes */
+	for (size_t i = N - N / 10; i < N; i++)
+		if (rnd() % 10) {
+			conn_pool_free_packed(v[i].p);
+			v[i].p = NULL;
+		}
+	CHECK_EQ_INT(bad_records(v, N), 0);
+	held = held_bytes(v, N);
+	printf("conn_pool: a random tenth of those hold %zu KiB, %zu KiB mapped\n",
+	       held >> 10, conn_pool_packed_mapped(pool) >> 10);
+	CHECK(conn_pool_packed_mapped(pool) <= held + held / 4 + 3 * ARENA);
+	if (rss0)
+		CHECK(rss_bytes() - rss0 <= held + held / 4 + 3 * ARENA + ((size_t)1 << 20));
+out:
+	for (size_t i = 0; i < N; i++)
+		conn_pool_free_packed(v[i].p);
+	if (mapped_full)
+		CHECK(conn_pool_packed_mapped(pool) <= ARENA);
+	conn_pool_release(pool);
+	free(v);
+}
+
+static void test_packed(void)
+{
+	struct conn_pool *pool = conn_pool_create();
+	struct rec *v = calloc(N, sizeof(*v));
+	size_t bytes = 0, mapped_full;
+	int malloced;
+
+	CHECK(pool && v);
+	if (!pool || !v)
+		return;
+	for (size_t i = 0; i < N; i++) {
+		put(pool, &v[i]);
+		bytes += v[i].n;
+	}
+	CHECK_EQ_INT(bad_records(v, N), 0);
+	mapped_full = conn_pool_packed_mapped(pool);
+	malloced = mapped_full == 0;
+	if (malloced)
+		printf("conn_pool: records from malloc (sanitizer build): mapping checks skipped\n");
+	else
+		/* slabs fill up: little more than the bytes asked for, plus one
+		 * partly used slab per class and page rounding of large ones */
+		CHECK(mapped_full < bytes + bytes / 4 + 128 * ((size_t)64 << 10) + 2 * ARENA);
+
+	/* churn: free a random half, then refill, over and over; the rest
+	 * must keep their bytes, the new ones must not land on them */
+	for (int round = 0; round < 6; round++) {
+		for (size_t i = 0; i < N; i++)
+			if (v[i].p && rnd() % 2) {
+				conn_pool_free_packed(v[i].p);
+				v[i].p = NULL;
+			}
+		CHECK_EQ_INT(bad_records(v, N), 0);
+		for (size_t i = 0; i < N; i++)
+			if (!v[i].p && rnd() % 3)
+				put(pool, &v[i]);
+		CHECK_EQ_INT(bad_records(v, N), 0);
+	}
+
+	for (size_t i = 0; i < N; i++)
+		if (v[i].p) {
+			conn_pool_free_packed(v[i].p);
+			v[i].p = NULL;
+		}
+	/* all gone: one empty arena is kept for the next records */
+	if (!malloced)
+		CHECK(conn_pool_packed_mapped(pool) <= ARENA);
+
+	/* and it is used again rather than a new one */
+	put(pool, &v[0]);
+	if (!malloced)
+		CHECK(conn_pool_packed_mapped(pool) <= ARENA);
+	CHECK(intact(&v[0]));
+	conn_pool_free_packed(v[0].p);
+	conn_pool_free_packed(NULL);
+	conn_pool_release(pool);
+	free(v);
+}
+
+/* Connection records: distinct, zeroed, reused after being given back. */
+static void test_records(void)
+{
+	struct conn_pool *pool = conn_pool_create();
+	enum { M = 20000 };
+	struct conn **c = calloc(M, sizeof(*c));
+	size_t not_zero = 0, overlap = 0;
+
+	CHECK(pool && c);
+	if (!pool || !c)
+		return;
+	for (size_t i = 0; i < M; i++) {
+		c[i] = conn_pool_alloc(pool);
+		CHECK(c[i] != NULL);
+		if (!c[i])
+			return;
+		for (size_t b = 0; b < offsetof(struct conn, pooled); b++)
+			not_zero += ((const uint8_t *)c[i])[b] != 0;
+		c[i]->id = i;
+		c[i]->first_packet = ~(uint64_t)i;
+	}
+	CHECK_EQ_INT(not_zero, 0);
+	for (size_t i = 0; i < M; i += 2) {
+		c[i]->id = 0;
+		conn_destroy(c[i]);
+		c[i] = conn_pool_alloc(pool);  /* a record given back, zeroed again */
+		CHECK(c[i] && c[i]->id == 0 && c[i]->first_packet == 0);
+		c[i]->id = i;
+		c[i]->first_packet = ~(uint64_t)i;
+	}
+	for (size_t i = 0; i < M; i++)
+		overlap += c[i]->id != i || c[i]->first_packet != ~(uint64_t)i;
+	CHECK_EQ_INT(overlap, 0);
+	for (size_t i = 0; i < M; i++)
+		conn_destroy(c[i]);
+	conn_pool_release(pool);
+	free(c);
+}
+
+int main(void)
+{
+	test_packed();
+	test_give_back();
+	test_records();
+	return test_done("conn_pool");
+}
