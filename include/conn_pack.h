@@ -47,6 +47,10 @@ bool conn_thaw(const struct frozen_conn *f, struct conn *c);
 /* The connection id of f, without unpacking the rest. */
 uint64_t frozen_conn_id(const struct frozen_conn *f);
 
+/* Whether f took the short form of a lone SYN (one SYN, nothing else:
+ * a flood's connections), for the tests. */
+bool frozen_conn_is_lone(const struct frozen_conn *f);
+
 /* Free f (back to its pool); NULL is a no-op. */
 void frozen_conn_destroy(struct frozen_conn *f);
 

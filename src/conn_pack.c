@@ -579,6 +579,8 @@ enum {
 	K_ANOMALIES = 1u << 3,
 	K_MISSED = 1u << 4,
 	K_TIMELINE = 1u << 5,
+	K_LONE = 1u << 6,        /* a lone SYN, packed short (below) */
+	K_LONE_SIG = 1u << 7,    /* with its last_sig */
 };
 
 static bool key_is_v4(const struct flow_key *k)
@@ -623,6 +625,151 @@ static uint8_t unpack_key(struct rdr *rd, struct flow_key *k)
 	return first;
 }
 
+/* ---- a lone SYN: a flood's millions, in a third of the bytes ---- */
+
+/* What varies between connections that are one SYN and nothing else: the
+ * rest of the record follows from these (lone_fill). Whether a connection
+ * is one is not decided from its fields one by one: the record lone_fill
+ * makes from these values is compared with the connection, whole, and only
+ * an exact match is packed short. So a field that the tracker or Zeek's
+ * model sets differently one day only sends such connections the long way. */
+struct lone {
+	uint64_t ts, id, first_packet, sig;
+	uint32_t flags, isn, max_win, tl_cap;
+	uint8_t client_is_0, bits, wscale, tcp_flags, hdr_bytes, ep, seen, hist;
+};
+
+/* c zeroed but its key: the lone SYN v describes. */
+static void lone_fill(struct conn *c, const struct lone *v)
+{
+	struct peer *pe = &c->peer[ROLE_CLIENT];
+	struct zeek_conn *z = &c->zeek;
+
+	c->last_ns = c->first_ns = pe->last_ns = pe->since_ns = pe->ctl_tx_ns = v->ts;
+	c->id = v->id;
+	c->first_packet = v->first_packet;
+	c->flags = v->flags;
+	c->client_is_0 = v->client_is_0;
+	pe->packets = 1;
+	pe->unanswered = 1;
+	pe->last_sig = v->sig;
+	pe->isn = z->start_seq[ROLE_CLIENT] = v->isn;
+	pe->snd_nxt = z->last_seq[ROLE_CLIENT] = z->rcv_seq[ROLE_CLIENT] = v->isn + 1;
+	pe->max_win = v->max_win;
+	pe->bits = v->bits;
+	pe->state = TS_SYN_SENT;
+	pe->wscale = v->wscale;
+	pe->last_flags = v->tcp_flags;
+	z->hdr_bytes[ROLE_CLIENT] = v->hdr_bytes;
+	z->seen = v->seen;
+	z->ep[ROLE_CLIENT] = v->ep;
+	z->nflags[ROLE_CLIENT][ZFC_SYN] = 1;
+	z->hist[0] = v->hist;
+	z->hist[sizeof(z->hist) - 1] = 0x80;
+}
+
+/* The timeline of a lone SYN: its one change. */
+static struct transition lone_change(const struct lone *v)
+{
+	return (struct transition){ .ts_ns = v->ts, .packet = v->first_packet, .side = ROLE_CLIENT,
+				    .from = TS_CLOSED, .to = TS_SYN_SENT, .tcp_flags = v->tcp_flags,
+				    .cause = TC_PACKET };
+}
+
+static bool same_change(const struct transition *a, const struct transition *b)
+{
+	return a->ts_ns == b->ts_ns && a->packet == b->packet && a->side == b->side &&
+	       a->from == b->from && a->to == b->to && a->tcp_flags == b->tcp_flags &&
+	       a->cause == b->cause;
+}
+
+/* Whether c is a lone SYN, its values then in *v. keep_sig: as for
+ * peer_code(); a last_sig left out does not count as a difference. */
+static bool lone_match(const struct conn *c, bool keep_sig, struct lone *v)
+{
+	const struct peer *pe = &c->peer[ROLE_CLIENT];
+	const struct zeek_conn *z = &c->zeek;
+	struct conn g;
+
+	if (pe->packets != 1 || c->peer[ROLE_SERVER].packets || c->client_is_0 > 1 ||
+	    pe->bits > 0xff || z->hdr_bytes[ROLE_CLIENT] > 0xff || z->seen > 0xff ||
+	    (c->tl && c->tl_len != 1) || !key_is_v4(&c->key))
+		return false;
+	*v = (struct lone){
+		.ts = c->last_ns, .id = c->id, .first_packet = c->first_packet,
+		.sig = keep_sig ? pe->last_sig : 0, .flags = c->flags, .isn = pe->isn,
+		.max_win = pe->max_win, .tl_cap = c->tl ? c->tl_cap : 0,
+		.client_is_0 = c->client_is_0, .bits = (uint8_t)pe->bits, .wscale = pe->wscale,
+		.tcp_flags = pe->last_flags, .hdr_bytes = (uint8_t)z->hdr_bytes[ROLE_CLIENT],
+		.ep = z->ep[ROLE_CLIENT], .seen = (uint8_t)z->seen, .hist = z->hist[0],
+	};
+	if (c->tl) {
+		struct transition t = lone_change(v);
+
+		if (!same_change(&c->tl[0], &t))
+			return false;
+	}
+	memset(&g, 0, sizeof(g));
+	g.key = c->key;
+	lone_fill(&g, v);
+	/* what conn_thaw() leaves to the caller, and what is not packed */
+	g.node = c->node;
+	g.pooled = c->pooled;
+	g.tl = c->tl;
+	g.tl_len = c->tl_len;
+	g.tl_cap = c->tl_cap;
+	g.peer[ROLE_CLIENT].last_sig = pe->last_sig;
+	return memcmp(&g, c, sizeof(g)) == 0;
+}
+
+static void pack_lone(struct wr *w, const struct conn *c, const struct lone *v)
+{
+	pack_key(w, &c->key, (uint8_t)(K_V4 | K_LONE | (v->client_is_0 ? K_CLIENT_0 : 0) |
+					(v->sig ? K_LONE_SIG : 0) | (c->tl ? K_TIMELINE : 0)));
+	put_uv(w, v->id);
+	put_uv(w, v->first_packet);
+	put_uv(w, v->flags);
+	put_raw(w, &v->isn, sizeof(v->isn));
+	put_uv(w, v->max_win);
+	put_raw(w, (uint8_t[]){ v->bits, v->wscale, v->tcp_flags, v->hdr_bytes, v->ep, v->seen,
+				v->hist }, 7);
+	if (v->sig)
+		put_raw(w, &v->sig, sizeof(v->sig));
+	if (c->tl)
+		put_uv(w, v->tl_cap);
+}
+
+static bool thaw_lone(struct rdr *rd, uint8_t first, uint64_t last_ns, struct conn *c)
+{
+	struct lone v = { .ts = last_ns, .client_is_0 = (first & K_CLIENT_0) ? 1 : 0 };
+	uint8_t b[7];
+
+	v.id = get_uv(rd);
+	v.first_packet = get_uv(rd);
+	v.flags = (uint32_t)get_uv(rd);
+	get_raw(rd, &v.isn, sizeof(v.isn));
+	v.max_win = (uint32_t)get_uv(rd);
+	get_raw(rd, b, sizeof(b));
+	v.bits = b[0];
+	v.wscale = b[1];
+	v.tcp_flags = b[2];
+	v.hdr_bytes = b[3];
+	v.ep = b[4];
+	v.seen = b[5];
+	v.hist = b[6];
+	if (first & K_LONE_SIG)
+		get_raw(rd, &v.sig, sizeof(v.sig));
+	lone_fill(c, &v);
+	if (!(first & K_TIMELINE))
+		return true;
+	c->tl_cap = (uint32_t)get_uv(rd);
+	if (!(c->tl = malloc((c->tl_cap ? c->tl_cap : 1) * sizeof(*c->tl))))
+		return false;
+	c->tl_len = 1;
+	c->tl[0] = lone_change(&v);
+	return true;
+}
+
 /* ---- the whole connection ---- */
 
 /* Pack into a buffer first and allocate the exact size after: allocating
@@ -641,15 +788,25 @@ struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, ui
 	uint8_t first;
 	struct wr w;
 
+	bool keep_sig[2];
+	struct lone lone;
+
 	if (c->rare)
-		return NULL;
-	if (bound > sizeof(stack_buf) && !(buf = malloc(bound)))
 		return NULL;
 	for (int r = 0; r < 2; r++) {
 		uint64_t last = c->peer[r].last_ns;
 
-		code[r] = peer_code(c, r, !(now_ns > last && now_ns - last >= CONN_PACK_SIG_NS));
+		keep_sig[r] = !(now_ns > last && now_ns - last >= CONN_PACK_SIG_NS);
 	}
+	if (lone_match(c, keep_sig[ROLE_CLIENT], &lone)) {
+		w.p = buf;
+		pack_lone(&w, c, &lone);
+		goto copy;
+	}
+	if (bound > sizeof(stack_buf) && !(buf = malloc(bound)))
+		return NULL;
+	for (int r = 0; r < 2; r++)
+		code[r] = peer_code(c, r, keep_sig[r]);
 	first = (uint8_t)((key_is_v4(&c->key) ? K_V4 : 0) |
 			  (c->client_is_0 == 1 ? K_CLIENT_0 : c->client_is_0 ? K_CLIENT_RAW : 0) |
 			  (c->anomalies ? K_ANOMALIES : 0) | (c->missed_bytes ? K_MISSED : 0) |
@@ -673,6 +830,7 @@ struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, ui
 	pack_times(&w, c, code);
 	pack_zeek(&w, c);
 	pack_timeline(&w, c);
+copy:
 	f = conn_pool_alloc_packed(pool, sizeof(*f) + (size_t)(w.p - buf));
 	if (f) {
 		f->last_ns = c->last_ns;
@@ -689,6 +847,8 @@ bool conn_thaw(const struct frozen_conn *f, struct conn *c)
 	uint16_t code[2];
 	uint8_t first = unpack_key(&rd, &c->key);
 
+	if (first & K_LONE)
+		return thaw_lone(&rd, first, f->last_ns, c);
 	c->last_ns = f->last_ns;
 	c->id = get_uv(&rd);
 	c->first_ns = get_delta(&rd, c->last_ns);
@@ -722,6 +882,11 @@ uint64_t frozen_conn_id(const struct frozen_conn *f)
 
 	unpack_key(&rd, &k);
 	return get_uv(&rd);
+}
+
+bool frozen_conn_is_lone(const struct frozen_conn *f)
+{
+	return (f->data[0] & K_LONE) != 0;
 }
 
 void frozen_conn_destroy(struct frozen_conn *f)

@@ -294,6 +294,161 @@ static void test_one_byte(void)
 	conn_pool_release(pool);
 }
 
+/* A flood's SYN as the tracker leaves it (values from a real one): the
+ * short form, and back. */
+static void lone_syn(struct conn *c, struct transition *tl)
+{
+	memset(c, 0, sizeof(*c));
+	c->key.family = 4;
+	memcpy(c->key.addr[0], "\x8c\x36\x13\x28", 4);
+	memcpy(c->key.addr[1], "\xac\x10\x00\x0a", 4);
+	c->key.port[0] = 46060;
+	c->key.port[1] = 443;
+	c->last_ns = c->first_ns = 1700000000349943000ULL;
+	c->id = 105855;
+	c->first_packet = 187410;
+	c->client_is_0 = 1;
+	c->pooled = 1;
+	c->peer[0] = (struct peer){
+		.packets = 1, .last_ns = c->last_ns, .last_sig = 840808751563069180ULL,
+		.snd_nxt = 2209730330u, .max_win = 22865, .unanswered = 1, .isn = 2209730329u,
+		.bits = 3, .state = TS_SYN_SENT, .last_flags = 0x02, .since_ns = c->last_ns,
+		.ctl_tx_ns = c->last_ns,
+	};
+	c->zeek.start_seq[0] = 2209730329u;
+	c->zeek.last_seq[0] = c->zeek.rcv_seq[0] = 2209730330u;
+	c->zeek.hdr_bytes[0] = 44;
+	c->zeek.seen = 1;
+	c->zeek.ep[0] = 1;
+	c->zeek.nflags[0][ZFC_SYN] = 1;
+	c->zeek.hist[0] = 1;
+	c->zeek.hist[11] = 0x80;
+	if (tl) {
+		*tl = (struct transition){ .ts_ns = c->first_ns, .packet = c->first_packet,
+					   .to = TS_SYN_SENT, .tcp_flags = 0x02 };
+		c->tl = tl;
+		c->tl_len = 1;
+		c->tl_cap = 10;
+	}
+}
+
+/* Field by field: a transition made as a compound literal has padding of
+ * any value. */
+static bool same_transitions(const struct transition *a, const struct transition *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (a[i].ts_ns != b[i].ts_ns || a[i].packet != b[i].packet || a[i].side != b[i].side ||
+		    a[i].from != b[i].from || a[i].to != b[i].to || a[i].tcp_flags != b[i].tcp_flags ||
+		    a[i].cause != b[i].cause)
+			return false;
+	return true;
+}
+
+/* c packed and unpacked equals c, timeline too; *lone: it took the short form. */
+static bool round_trip_tl(struct conn_pool *pool, const struct conn *c, uint64_t now_ns,
+			  bool *lone)
+{
+	struct frozen_conn *f = conn_freeze(c, pool, now_ns);
+	struct conn b;
+	bool same;
+
+	if (!f)
+		return false;
+	*lone = frozen_conn_is_lone(f);
+	memset(&b, 0, sizeof(b));
+	b.pooled = c->pooled;
+	b.node = c->node;
+	same = conn_thaw(f, &b);
+	if (same && c->tl) {
+		same = b.tl && b.tl_len == c->tl_len && b.tl_cap == c->tl_cap &&
+		       same_transitions(b.tl, c->tl, c->tl_len);
+		free(b.tl);
+		b.tl = c->tl;
+	}
+	for (int r = 0; r < 2; r++)
+		if (!sig_kept(c, r, now_ns)) {
+			same = same && b.peer[r].last_sig == 0;
+			b.peer[r].last_sig = c->peer[r].last_sig;
+		}
+	same = same && memcmp(c, &b, sizeof(b)) == 0;
+	frozen_conn_destroy(f);
+	return same;
+}
+
+/* Every byte of a lone SYN changed in turn (but the node, the pointers, the
+ * timeline's length and the padding: not packed, or not on their own): the record still comes back whole,
+ * through the short form when the change is in a value it keeps, the long
+ * one when the rest no longer follows from those. */
+static void test_lone(void)
+{
+	struct conn_pool *pool = conn_pool_create();
+	struct transition tl, tl2;
+	struct conn c;
+	size_t skip[][2] = {
+		{ offsetof(struct conn, node), offsetof(struct conn, last_ns) },
+		{ offsetof(struct conn, tl), offsetof(struct conn, missed_bytes) },
+		{ offsetof(struct conn, tl_len), offsetof(struct conn, flags) },   /* go with tl */
+		{ offsetof(struct conn, pooled), sizeof(struct conn) },
+		{ offsetof(struct conn, peer[0].pend_kind) + 1, offsetof(struct conn, peer[0].since_ns) },
+		{ offsetof(struct conn, peer[1].pend_kind) + 1, offsetof(struct conn, peer[1].since_ns) },
+	};
+	int n = 0, ok = 0, short_form = 0, server_short = 0;
+	bool lone;
+
+	CHECK(pool != NULL);
+	if (!pool)
+		return;
+	for (int with_tl = 0; with_tl < 2; with_tl++) {
+		lone_syn(&c, with_tl ? &tl : NULL);
+		CHECK(round_trip_tl(pool, &c, c.last_ns + 100000000, &lone));
+		CHECK(lone);
+		/* packed a second later: its last_sig is left out, still short */
+		CHECK(round_trip_tl(pool, &c, c.last_ns + CONN_PACK_SIG_NS, &lone));
+		CHECK(lone);
+	}
+	for (size_t i = 0; i < sizeof(struct conn); i++) {
+		bool skipped = false;
+
+		for (size_t k = 0; k < sizeof(skip) / sizeof(skip[0]); k++)
+			skipped |= i >= skip[k][0] && i < skip[k][1];
+		if (skipped)
+			continue;
+		for (int with_tl = 0; with_tl < 2; with_tl++) {
+			lone_syn(&c, with_tl ? &tl : NULL);
+			((uint8_t *)&c)[i] ^= 0x5a;
+			n++;
+			if (round_trip_tl(pool, &c, c.last_ns, &lone))
+				ok++;
+			else
+				fprintf(stderr, "lone SYN, byte %zu changed%s: not the same after\n", i,
+					with_tl ? " (with its timeline)" : "");
+			short_form += lone;
+			if (i >= offsetof(struct conn, peer[1]) && i < offsetof(struct conn, zeek))
+				server_short += lone;   /* the server spoke: not a lone SYN */
+		}
+	}
+	/* and each byte of its one transition */
+	for (size_t i = 0; i < offsetof(struct transition, cause) + 1; i++) {
+		lone_syn(&c, &tl);
+		tl2 = tl;
+		((uint8_t *)&tl2)[i] ^= 0x5a;
+		c.tl = &tl2;
+		n++;
+		if (round_trip_tl(pool, &c, c.last_ns, &lone))
+			ok++;
+		CHECK(!lone);
+	}
+	CHECK_EQ_INT(ok, n);
+	CHECK_EQ_INT(server_short, 0);
+	/* the values it keeps: the key (12 bytes), id, first packet, flags,
+	 * client_is_0, isn, window, bits, wscale, flags of the SYN, header
+	 * bytes, three of Zeek's bytes, last_sig: about a third of the bytes */
+	CHECK(short_form > 60 && short_form < 2 * 120);
+	printf("conn_pack: %d of %d one-byte changes of a lone SYN kept the short form\n",
+	       short_form, n);
+	conn_pool_release(pool);
+}
+
 /* A connection with a held-back transition is not frozen. */
 static void test_rare_stays(void)
 {
@@ -311,6 +466,7 @@ int main(void)
 {
 	test_round_trips();
 	test_one_byte();
+	test_lone();
 	test_rare_stays();
 	return test_done("conn_pack");
 }
