@@ -786,10 +786,9 @@ struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, ui
 	struct frozen_conn *f = NULL;
 	uint16_t code[2];
 	uint8_t first;
-	struct wr w;
-
 	bool keep_sig[2];
 	struct lone lone;
+	struct wr w;
 
 	if (c->rare)
 		return NULL;
@@ -799,7 +798,7 @@ struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, ui
 		keep_sig[r] = !(now_ns > last && now_ns - last >= CONN_PACK_SIG_NS);
 	}
 	if (lone_match(c, keep_sig[ROLE_CLIENT], &lone)) {
-		w.p = buf;
+		w.p = buf;   /* under FIXED_MAX */
 		pack_lone(&w, c, &lone);
 		goto copy;
 	}

@@ -15,8 +15,9 @@
  * 2 MiB arenas, huge pages too: a flood packs three million records, and
  * in 64 KiB mappings of their own, touching each 4 KiB page for the first
  * time was a page fault, a sixth of the run. An emptied arena is unmapped
- * (one is kept for the next slabs), so memory follows the most records
- * ever packed at once, not the length of the capture. */
+ * (one is kept for the next slabs), and free slabs in arenas that still
+ * hold records give their pages back when they are many (slab_give), so
+ * memory follows the records held, not the length of the capture. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
