@@ -693,7 +693,7 @@ static bool lone_match(const struct conn *c, bool keep_sig, struct lone *v)
 
 	if (pe->packets != 1 || c->peer[ROLE_SERVER].packets || c->client_is_0 > 1 ||
 	    pe->bits > 0xff || z->hdr_bytes[ROLE_CLIENT] > 0xff || z->seen > 0xff ||
-	    (c->tl && c->tl_len != 1) || !key_is_v4(&c->key))
+	    (c->tl && c->tl_len != 1))
 		return false;
 	*v = (struct lone){
 		.ts = c->last_ns, .id = c->id, .first_packet = c->first_packet,
@@ -724,8 +724,9 @@ static bool lone_match(const struct conn *c, bool keep_sig, struct lone *v)
 
 static void pack_lone(struct wr *w, const struct conn *c, const struct lone *v)
 {
-	pack_key(w, &c->key, (uint8_t)(K_V4 | K_LONE | (v->client_is_0 ? K_CLIENT_0 : 0) |
-					(v->sig ? K_LONE_SIG : 0) | (c->tl ? K_TIMELINE : 0)));
+	pack_key(w, &c->key, (uint8_t)((key_is_v4(&c->key) ? K_V4 : 0) | K_LONE |
+					(v->client_is_0 ? K_CLIENT_0 : 0) | (v->sig ? K_LONE_SIG : 0) |
+					(c->tl ? K_TIMELINE : 0)));
 	put_uv(w, v->id);
 	put_uv(w, v->first_packet);
 	put_uv(w, v->flags);

@@ -405,6 +405,12 @@ static void test_lone(void)
 		/* packed a second later: its last_sig is left out, still short */
 		CHECK(round_trip_tl(pool, &c, c.last_ns + CONN_PACK_SIG_NS, &lone));
 		CHECK(lone);
+		/* from IPv6 addresses: the whole key, still short */
+		c.key.family = 6;
+		memcpy(c.key.addr[0], "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07", 16);
+		memcpy(c.key.addr[1], "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
+		CHECK(round_trip_tl(pool, &c, c.last_ns + 100000000, &lone));
+		CHECK(lone);
 	}
 	for (size_t i = 0; i < sizeof(struct conn); i++) {
 		bool skipped = false;
