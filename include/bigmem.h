@@ -1,7 +1,8 @@
 /* bigmem.h - large zeroed arrays straight from mmap, in huge pages where
  * the kernel gives them: at a million entries, an array on 4 KiB pages
  * pays a page fault every 4 KiB when first written and a TLB miss on
- * almost every random access. */
+ * almost every random access. Under AddressSanitizer they come from
+ * calloc instead, so overruns are still caught. */
 #ifndef TCPSTATE_BIGMEM_H
 #define TCPSTATE_BIGMEM_H
 
