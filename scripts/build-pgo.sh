@@ -19,20 +19,33 @@ fi
 train=$(mktemp -d)
 trap 'rm -rf "$train"' EXIT
 
-[ -f "$dir/build.ninja" ] || meson setup "$dir" --buildtype=release >/dev/null
-meson configure "$dir" -Db_pgo=generate >/dev/null
+# Each step's messages go to a log, shown with the failing command if one fails.
+step() {
+	if ! "$@" >>"$train/log" 2>&1; then
+		echo "build-pgo: failed: $*" >&2
+		tail -n 40 "$train/log" >&2
+		exit 1
+	fi
+}
+# a training run: its report is not wanted, its errors are
+train_run() {
+	step sh -c '"$@" >/dev/null' sh "$@"
+}
+
+[ -f "$dir/build.ninja" ] || step meson setup "$dir" --buildtype=release
+step meson configure "$dir" -Db_pgo=generate
 # stale counts from an earlier training would be merged into the new ones
 find "$dir" -name '*.gcda' -delete
-ninja -C "$dir" tcpstate bench/tcpstate-gen >/dev/null
+step ninja -C "$dir" tcpstate bench/tcpstate-gen
 
-"$dir/bench/tcpstate-gen" -o "$train/traffic.pcap" --packets 1000000 --concurrent 5000 --quiet
-"$dir/bench/tcpstate-gen" -o "$train/flood.pcap" --packets 50000 --syn-flood 200000 --quiet
+step "$dir/bench/tcpstate-gen" -o "$train/traffic.pcap" --packets 1000000 --concurrent 5000 --quiet
+step "$dir/bench/tcpstate-gen" -o "$train/flood.pcap" --packets 50000 --syn-flood 200000 --quiet
 for f in "$train/traffic.pcap" "$train/flood.pcap"; do
-	"$dir/tcpstate" -r "$f" >/dev/null
-	"$dir/tcpstate" -r "$f" --format json >/dev/null
-	"$dir/tcpstate" -r "$f" --format zeek >/dev/null
+	train_run "$dir/tcpstate" -r "$f"
+	train_run "$dir/tcpstate" -r "$f" --format json
+	train_run "$dir/tcpstate" -r "$f" --format zeek
 done
 
-meson configure "$dir" -Db_pgo=use >/dev/null
-ninja -C "$dir" tcpstate >/dev/null
+step meson configure "$dir" -Db_pgo=use
+step ninja -C "$dir" tcpstate
 echo "build-pgo: built $dir/tcpstate with a profile from $(basename "$train")/{traffic,flood}.pcap"
