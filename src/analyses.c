@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* The table keys are fixed-size and zero-padded, so uthash's default
  * (Jenkins, about 80 instructions for 20 bytes) buys nothing: one
@@ -173,15 +176,15 @@ struct topk {
 		uint64_t count;
 		uint64_t err;          /* inherited from the key it replaced */
 	} e[TOPK];
-	uint64_t tag[TOPK];            /* host_tag(&e[i].key), side by side for the scan */
+	uint16_t tag[TOPK];            /* host_tag(&e[i].key), side by side for the scan */
 	unsigned n;
 	unsigned min1;                 /* 1 + the first smallest counter; 0: not known */
 };
 
-/* A key folded into one word: equal keys have equal tags (an IPv4 key's
- * tag is its own), so a search compares tags and only a matching tag's key.
- * In a flood every SYN searches both counters' lists. */
-static uint64_t host_tag(const struct host_key *k)
+/* A key folded into 16 bits: equal keys have equal tags, so a search
+ * compares all sixteen tags at once and only a matching tag's key. In a
+ * flood every SYN searches both counters' lists. */
+static uint16_t host_tag(const struct host_key *k)
 {
 	uint64_t a, b;
 	uint32_t c;
@@ -189,22 +192,45 @@ static uint64_t host_tag(const struct host_key *k)
 	memcpy(&a, k->addr, 8);
 	memcpy(&b, k->addr + 8, 8);
 	memcpy(&c, (const uint8_t *)k + 16, 4);   /* family and pad */
-	return a ^ (b << 1 | b >> 63) ^ (uint64_t)c << 32;
+	a = (a ^ (b << 1 | b >> 63) ^ (uint64_t)c << 32) * 0x9e3779b97f4a7c15ULL;
+	return (uint16_t)(a >> 48);
+}
+
+/* Bit i set: tag[i] == want. */
+static unsigned tag_matches(const uint16_t tag[TOPK], uint16_t want)
+{
+#ifdef __SSE2__
+	_Static_assert(TOPK == 16, "two SSE2 registers of eight tags");
+	__m128i w = _mm_set1_epi16((short)want);
+	__m128i lo = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)tag), w);
+	__m128i hi = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(tag + 8)), w);
+
+	return (unsigned)_mm_movemask_epi8(_mm_packs_epi16(lo, hi));
+#else
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < TOPK; i++)
+		m |= (unsigned)(tag[i] == want) << i;
+	return m;
+#endif
 }
 
 static void topk_add(struct topk *t, const struct host_key *k, uint8_t plen)
 {
-	uint64_t tag = host_tag(k);
+	uint16_t tag = host_tag(k);
 	unsigned min = 0;
 	uint64_t min_count = UINT64_MAX; /* in a register: no load chained through min */
 
-	for (unsigned i = 0; i < t->n; i++)
-		if (t->tag[i] == tag && memcmp(&t->e[i].key, k, sizeof(*k)) == 0) {
+	for (unsigned m = tag_matches(t->tag, tag) & ((1u << t->n) - 1); m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+
+		if (memcmp(&t->e[i].key, k, sizeof(*k)) == 0) {
 			if (t->min1 == i + 1)
 				t->min1 = 0;
 			t->e[i].count++;
 			return;
 		}
+	}
 	if (t->n < TOPK) {
 		t->e[t->n].key = *k;
 		t->e[t->n].plen = plen;
@@ -252,7 +278,7 @@ static void topk_sort(struct topk *t)
 	for (unsigned i = 1; i < t->n; i++)
 		for (unsigned j = i; j > 0 && topk_certain(t, j) > topk_certain(t, j - 1); j--) {
 			__typeof__(t->e[0]) tmp = t->e[j];
-			uint64_t tag = t->tag[j];
+			uint16_t tag = t->tag[j];
 
 			t->e[j] = t->e[j - 1];
 			t->e[j - 1] = tmp;

@@ -813,6 +813,74 @@ static void test_late_completion(void)
  * one SYN each. The counts shown are certain lower bounds (space-saving's
  * inherited counts are not the newcomer's): none exceeds what the source
  * sent, and the heavy one leads. */
+/* Exactly sixteen sources, as many as the counters, in turn, source j sending
+ * 5(j + 1) SYNs: none is ever replaced, so from the alert's start every SYN
+ * of each is counted on its own counter. Sources take turns, so each loses
+ * the same three rounds to the time before the alert (the alert starts in
+ * the fourth, just after the smallest source's turn): the counts shown step
+ * by exactly 5 but for that one, and so do their /24 prefixes', each source
+ * in its own. */
+static void test_top_sixteen(void)
+{
+	struct analyses_config ac = default_cfg();
+	struct evq q = { 0 };
+	struct h h;
+	const char *l, *p;
+	long long prev = -1;
+	int n = 0, syn = 0;
+	char src[32];
+
+	h_init(&h, &ac);
+	for (int r = 0; r < 80; r++)
+		for (int j = 0; j < 16; j++)
+			if (r < 5 * (j + 1)) {
+				snprintf(src, sizeof(src), "203.0.%d.7", 100 + j);
+				ev_spoof(&q, src, (uint16_t)(2000 + r), "10.0.0.9", 80,
+					 (uint64_t)syn++ * 4 * MS, true, 0);
+			}
+	ev_good(&q, "10.0.0.50", 30000, "10.0.0.9", 80, 4 * S);
+	evq_run(&h, &q);
+	h_finish(&h, 5 * S);
+	l = line_with(h.json, "\"type\":\"syn_flood\"", NULL, NULL);
+	CHECK(l != NULL);
+	/* listed by count, largest first: 203.0.115.7 (80 sent), 203.0.114.7, ... */
+	p = l ? strstr(l, "\"top_sources\":[") : NULL;
+	for (int j = 15; p && j >= 0; j--) {
+		char want[48];
+
+		snprintf(want, sizeof(want), "{\"addr\":\"203.0.%d.7\"", 100 + j);
+		p = strstr(p, "{\"addr\":\"");
+		if (!p || strncmp(p, want, strlen(want)))
+			break;
+		if (prev >= 0 && j >= 1)
+			CHECK_EQ_INT(prev - (long long)jnum(p, "count"), 5);
+		prev = (long long)jnum(p, "count");
+		n++;
+		p++;
+	}
+	CHECK_EQ_INT(n, 16);
+	CHECK_EQ_INT(prev, 1);   /* 203.0.100.7: 5 sent, 4 before the alert */
+	prev = -1;
+	n = 0;
+	p = l ? strstr(l, "\"top_prefixes\":[") : NULL;
+	for (int j = 15; p && j >= 0; j--) {
+		char want[48];
+
+		snprintf(want, sizeof(want), "{\"prefix\":\"203.0.%d.0/24\"", 100 + j);
+		p = strstr(p, "{\"prefix\":\"");
+		if (!p || strncmp(p, want, strlen(want)))
+			break;
+		if (prev >= 0 && j >= 1)
+			CHECK_EQ_INT(prev - (long long)jnum(p, "count"), 5);
+		prev = (long long)jnum(p, "count");
+		n++;
+		p++;
+	}
+	CHECK_EQ_INT(n, 16);
+	CHECK_EQ_INT(prev, 1);
+	h_free(&h);
+}
+
 static void test_top_sources(void)
 {
 	struct analyses_config ac = default_cfg();
@@ -1121,6 +1189,7 @@ int main(void)
 	test_syn_flood_backlog(false);
 	test_syn_thresholds();
 	test_top_sources();
+	test_top_sixteen();
 	test_busy_healthy();
 	test_time_wait();
 	test_ephemeral_warning();
