@@ -995,6 +995,13 @@ static void state_syn_received(struct analyses *a, const struct conn *c, const s
 
 	if (!t)
 		return;
+	/* The tracker reports a state change before the segment that made it
+	 * reaches segment_control(), which rolls the buckets too: a bucket that
+	 * ended before this change must close without it. A change dated in the
+	 * past (a completion confirmed late, by a held-back ACK) counts in the
+	 * current bucket, as rolling back would close buckets out of order. */
+	if (a->have_origin && (!t->have_bucket || tr->ts_ns >= t->cur.start_ns))
+		bucket_roll(a, t, tr->ts_ns);
 	t->half_open += tr->to == TS_SYN_RECEIVED ? 1 : -1;
 	/* A SYN-ACK that was never retransmitted and then given up
 	 * on held no request (a SYN cookie): it was never half-open.
@@ -1004,11 +1011,6 @@ static void state_syn_received(struct analyses *a, const struct conn *c, const s
 	    !(c->peer[ROLE_SERVER].bits & PB_CTL_REXMIT))
 		target_alerts(a, t, series_unsay, c->peer[ROLE_SERVER].ctl_tx_ns);
 	if (tr->from == TS_SYN_RECEIVED && tr->to == TS_ESTABLISHED) {
-		/* A completion confirmed late (a held-back ACK) is dated
-		 * in the past: it counts in the current bucket, as
-		 * rolling back would close buckets out of order. */
-		if (a->have_origin && (!t->have_bucket || tr->ts_ns >= t->cur.start_ns))
-			bucket_roll(a, t, tr->ts_ns);
 		t->cur.completed++;
 		t->accepted++;
 		t->answered = true;

@@ -611,13 +611,31 @@ static void ev_spoof(struct evq *q, const char *ca, uint16_t cp, const char *sa,
 		ev(q, sa, sp, ca, cp, SA, 9000, 7001, t + 100000 + rexmit_ns);
 }
 
+/* Buckets 1-4 of the flood below: 155 SYNs each, every 6 ms, 5 good
+ * connections and 150 spoofed SYNs answered by cookies. */
+static void flood_buckets(struct evq *q)
+{
+	char src[32];
+
+	for (int b = 1; b <= 4; b++)
+		for (int k = 0; k < 155; k++) {
+			uint64_t t = (uint64_t)b * S + (uint64_t)k * 6 * MS;
+
+			if (k % 31 == 0) {
+				ev_good(q, "10.0.0.50", (uint16_t)(21000 + b * 200 + k), "10.0.0.2", 80, t);
+			} else {
+				snprintf(src, sizeof(src), "198.51.100.%d", k);
+				ev_spoof(q, src, (uint16_t)(1024 + b * 200 + k), "10.0.0.2", 80, t, true, 0);
+			}
+		}
+}
+
 static void test_syn_flood_alert(void)
 {
 	struct analyses_config ac = default_cfg();
 	struct evq q = { 0 };
 	struct h h;
 	const char *l;
-	char src[32];
 
 	h_init(&h, &ac);
 	/* Origin T0 (first packet): buckets [T0+k s, T0+k+1 s).
@@ -630,17 +648,7 @@ static void test_syn_flood_alert(void)
 	 * 620 SYN-ACKs none retransmitted -> cookies; nothing unanswered. */
 	for (int i = 0; i < 10; i++)
 		ev_good(&q, "10.0.0.50", (uint16_t)(20000 + i), "10.0.0.2", 80, (uint64_t)i * 50 * MS);
-	for (int b = 1; b <= 4; b++)
-		for (int k = 0; k < 155; k++) {
-			uint64_t t = (uint64_t)b * S + (uint64_t)k * 6 * MS;
-
-			if (k % 31 == 0) {
-				ev_good(&q, "10.0.0.50", (uint16_t)(21000 + b * 200 + k), "10.0.0.2", 80, t);
-			} else {
-				snprintf(src, sizeof(src), "198.51.100.%d", k);
-				ev_spoof(&q, src, (uint16_t)(1024 + b * 200 + k), "10.0.0.2", 80, t, true, 0);
-			}
-		}
+	flood_buckets(&q);
 	for (int i = 0; i < 20; i++)
 		ev_good(&q, "10.0.0.50", (uint16_t)(23000 + i), "10.0.0.2", 80, 5 * S + (uint64_t)i * 40 * MS);
 	evq_run(&h, &q);
@@ -813,6 +821,54 @@ static void test_late_completion(void)
  * one SYN each. The counts shown are certain lower bounds (space-saving's
  * inherited counts are not the newcomer's): none exceeds what the source
  * sent, and the heavy one leads. */
+/* A bucket's half-open count is the state at its end, also for changes a
+ * few microseconds after it. The tracker reports a change before the
+ * segment that made it reaches the buckets, so both of these once landed on
+ * the wrong side of the edge (the first made a kernel test's peak 18
+ * against the 17 requests the kernel held). After the flood above, bucket 4
+ * ends at T0+5 s and nothing else arrives before T0+5.01 s:
+ * - cookie: a spoofed SYN 50 us before the edge, its cookie SYN-ACK 50 us
+ *   after, never retransmitted: not half-open in bucket 4, nor ever;
+ * - handshake: SYN-ACK 2 ms before the edge, the ACK 1 ms after: half-open
+ *   at the end of bucket 4, completed in bucket 5. */
+static void half_open_edge(bool cookie, bool handshake, int want_bucket4, int want_peak)
+{
+	struct analyses_config ac = default_cfg();
+	struct evq q = { 0 };
+	struct h h;
+	const char *l;
+
+	h_init(&h, &ac);
+	for (int i = 0; i < 10; i++)
+		ev_good(&q, "10.0.0.50", (uint16_t)(20000 + i), "10.0.0.2", 80, (uint64_t)i * 50 * MS);
+	flood_buckets(&q);
+	if (cookie)
+		ev_spoof(&q, "198.51.100.250", 1000, "10.0.0.2", 80, 5 * S - 50000, true, 0);
+	if (handshake) {
+		ev(&q, "10.0.0.60", 30000, "10.0.0.2", 80, SYN, 1000, 0, 5 * S - 3 * MS);
+		ev(&q, "10.0.0.2", 80, "10.0.0.60", 30000, SA, 5000, 1001, 5 * S - 2 * MS);
+		ev(&q, "10.0.0.60", 30000, "10.0.0.2", 80, A, 1001, 5001, 5 * S + 1 * MS);
+	}
+	for (int i = 0; i < 20; i++)
+		ev_good(&q, "10.0.0.50", (uint16_t)(23000 + i), "10.0.0.2", 80,
+			5 * S + 10 * MS + (uint64_t)i * 40 * MS);
+	evq_run(&h, &q);
+	h_finish(&h, 10 * S);
+	l = line_with(h.json, "\"type\":\"syn_rate\"", "\"ts\":1700000004.000000", NULL);
+	CHECK_NUM(l, "half_open", want_bucket4);
+	CHECK_NUM(l, "completed", 5);
+	l = line_with(h.json, "\"type\":\"syn_flood\"", NULL, NULL);
+	CHECK_NUM(l, "half_open_peak", want_peak);
+	h_free(&h);
+}
+
+static void test_half_open_bucket_edges(void)
+{
+	half_open_edge(true, false, 0, 0);
+	half_open_edge(false, true, 1, 1);
+	half_open_edge(true, true, 1, 1);
+}
+
 /* Exactly sixteen sources, as many as the counters, in turn, source j sending
  * 5(j + 1) SYNs: none is ever replaced, so from the alert's start every SYN
  * of each is counted on its own counter. Sources take turns, so each loses
@@ -1190,6 +1246,7 @@ int main(void)
 	test_syn_thresholds();
 	test_top_sources();
 	test_top_sixteen();
+	test_half_open_bucket_edges();
 	test_busy_healthy();
 	test_time_wait();
 	test_ephemeral_warning();
