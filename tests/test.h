@@ -40,6 +40,17 @@ static int test_checks;
 	} \
 } while (0)
 
+/* SplitMix64, for random test data: the next number of the sequence that
+ * *state (any seed) stands in. */
+static inline uint64_t test_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
 /* Call at the end of main(). */
 static inline int test_done(const char *name)
 {

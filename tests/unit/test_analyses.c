@@ -869,6 +869,32 @@ static void test_half_open_bucket_edges(void)
 	half_open_edge(true, true, 1, 1);
 }
 
+/* In the list that starts at `list` in line l, the entries that begin as
+ * pre, 115, 114, ... 100 in turn, then post, each count 5 under the one
+ * before but the last's: how many there are in that order; *last: the
+ * last's count. */
+static int top_steps(const char *l, const char *list, const char *pre, const char *post,
+		     long long *last)
+{
+	const char *p = l ? strstr(l, list) : NULL;
+	long long prev = -1;
+	int n = 0;
+
+	for (int j = 15; p && j >= 0; j--, n++, p++) {
+		char want[48];
+
+		snprintf(want, sizeof(want), "%s%d%s", pre, 100 + j, post);
+		p = strstr(p, "{\"");
+		if (!p || strncmp(p, want, strlen(want)))
+			break;
+		if (prev >= 0 && j >= 1)
+			CHECK_EQ_INT(prev - (long long)jnum(p, "count"), 5);
+		prev = (long long)jnum(p, "count");
+	}
+	*last = prev;
+	return n;
+}
+
 /* Exactly sixteen sources, as many as the counters, in turn, source j sending
  * 5(j + 1) SYNs: none is ever replaced, so from the alert's start every SYN
  * of each is counted on its own counter. Sources take turns, so each loses
@@ -881,9 +907,9 @@ static void test_top_sixteen(void)
 	struct analyses_config ac = default_cfg();
 	struct evq q = { 0 };
 	struct h h;
-	const char *l, *p;
-	long long prev = -1;
-	int n = 0, syn = 0;
+	const char *l;
+	long long last = 0;
+	int syn = 0;
 	char src[32];
 
 	h_init(&h, &ac);
@@ -899,41 +925,13 @@ static void test_top_sixteen(void)
 	h_finish(&h, 5 * S);
 	l = line_with(h.json, "\"type\":\"syn_flood\"", NULL, NULL);
 	CHECK(l != NULL);
-	/* listed by count, largest first: 203.0.115.7 (80 sent), 203.0.114.7, ... */
-	p = l ? strstr(l, "\"top_sources\":[") : NULL;
-	for (int j = 15; p && j >= 0; j--) {
-		char want[48];
-
-		snprintf(want, sizeof(want), "{\"addr\":\"203.0.%d.7\"", 100 + j);
-		p = strstr(p, "{\"addr\":\"");
-		if (!p || strncmp(p, want, strlen(want)))
-			break;
-		if (prev >= 0 && j >= 1)
-			CHECK_EQ_INT(prev - (long long)jnum(p, "count"), 5);
-		prev = (long long)jnum(p, "count");
-		n++;
-		p++;
-	}
-	CHECK_EQ_INT(n, 16);
-	CHECK_EQ_INT(prev, 1);   /* 203.0.100.7: 5 sent, 4 before the alert */
-	prev = -1;
-	n = 0;
-	p = l ? strstr(l, "\"top_prefixes\":[") : NULL;
-	for (int j = 15; p && j >= 0; j--) {
-		char want[48];
-
-		snprintf(want, sizeof(want), "{\"prefix\":\"203.0.%d.0/24\"", 100 + j);
-		p = strstr(p, "{\"prefix\":\"");
-		if (!p || strncmp(p, want, strlen(want)))
-			break;
-		if (prev >= 0 && j >= 1)
-			CHECK_EQ_INT(prev - (long long)jnum(p, "count"), 5);
-		prev = (long long)jnum(p, "count");
-		n++;
-		p++;
-	}
-	CHECK_EQ_INT(n, 16);
-	CHECK_EQ_INT(prev, 1);
+	/* listed by count, largest first: 203.0.115.7 (80 sent), 203.0.114.7, ...;
+	 * 203.0.100.7 last, 5 sent, 4 before the alert */
+	CHECK_EQ_INT(top_steps(l, "\"top_sources\":[", "{\"addr\":\"203.0.", ".7\"", &last), 16);
+	CHECK_EQ_INT(last, 1);
+	CHECK_EQ_INT(top_steps(l, "\"top_prefixes\":[", "{\"prefix\":\"203.0.", ".0/24\"",
+				&last), 16);
+	CHECK_EQ_INT(last, 1);
 	h_free(&h);
 }
 
