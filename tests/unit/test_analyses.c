@@ -611,12 +611,15 @@ static void ev_spoof(struct evq *q, const char *ca, uint16_t cp, const char *sa,
 		ev(q, sa, sp, ca, cp, SA, 9000, 7001, t + 100000 + rexmit_ns);
 }
 
-/* Buckets 1-4 of the flood below: 155 SYNs each, every 6 ms, 5 good
- * connections and 150 spoofed SYNs answered by cookies. */
+/* Buckets 0-4 of the flood below: 10 good connections in bucket 0, then
+ * 155 SYNs a bucket, every 6 ms, 5 good connections and 150 spoofed SYNs
+ * answered by cookies. */
 static void flood_buckets(struct evq *q)
 {
 	char src[32];
 
+	for (int i = 0; i < 10; i++)
+		ev_good(q, "10.0.0.50", (uint16_t)(20000 + i), "10.0.0.2", 80, (uint64_t)i * 50 * MS);
 	for (int b = 1; b <= 4; b++)
 		for (int k = 0; k < 155; k++) {
 			uint64_t t = (uint64_t)b * S + (uint64_t)k * 6 * MS;
@@ -646,8 +649,6 @@ static void test_syn_flood_alert(void)
 	 * bucket 5: 20 good connections: ends the streak.
 	 * Alert: start T0+1, end T0+5, 620 SYNs, 20 completed, peak 155/s,
 	 * 620 SYN-ACKs none retransmitted -> cookies; nothing unanswered. */
-	for (int i = 0; i < 10; i++)
-		ev_good(&q, "10.0.0.50", (uint16_t)(20000 + i), "10.0.0.2", 80, (uint64_t)i * 50 * MS);
 	flood_buckets(&q);
 	for (int i = 0; i < 20; i++)
 		ev_good(&q, "10.0.0.50", (uint16_t)(23000 + i), "10.0.0.2", 80, 5 * S + (uint64_t)i * 40 * MS);
@@ -839,8 +840,6 @@ static void half_open_edge(bool cookie, bool handshake, int want_bucket4, int wa
 	const char *l;
 
 	h_init(&h, &ac);
-	for (int i = 0; i < 10; i++)
-		ev_good(&q, "10.0.0.50", (uint16_t)(20000 + i), "10.0.0.2", 80, (uint64_t)i * 50 * MS);
 	flood_buckets(&q);
 	if (cookie)
 		ev_spoof(&q, "198.51.100.250", 1000, "10.0.0.2", 80, 5 * S - 50000, true, 0);
