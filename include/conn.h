@@ -146,7 +146,12 @@ struct idle_node {
 	uint64_t since_ns;   /* when it joined the list: due = since + the list's check interval */
 	uint8_t cls;         /* which list: a tcp_state */
 	uint8_t frozen;      /* the node is in a struct frozen_conn, not in a struct conn */
+	/* The flow table's hash of the key (flow_table.c keeps it): the record's
+	 * slot is found without hashing the key again, and a walk of a list
+	 * can fetch the slot of the node it will come to next. */
+	uint32_t hash;
 };
+_Static_assert(sizeof(struct idle_node) == 32, "idle_node: the hash fills what was padding");
 
 /* Laid out by use: the first cache line is what a lookup and the idle list
  * touch, then the two endpoints, then Zeek's model (every segment), then what

@@ -62,7 +62,10 @@ struct flow_hint flow_table_hint(const struct flow_table *ft, uint32_t hash);
  * record, perhaps for another key that shares the hash), else NULL. */
 struct conn *flow_table_hint_conn(const struct flow_table *ft, const struct flow_hint *hint);
 
-/* Insert c (its key must be set and absent from the table); false on out of memory. */
+/* Insert c (its key must be set and absent from the table); false on out of
+ * memory. The key's hash is kept in c->node.hash, which the calls below (and
+ * flow_table_prefetch) take it from, and which freezing and thawing carry
+ * from one record to the other. */
 bool flow_table_add(struct flow_table *ft, struct conn *c);
 
 /* Remove c from the table (does not free it). */

@@ -300,16 +300,17 @@ bool flow_table_add(struct flow_table *ft, struct conn *c)
 	if ((ft->count + 1) * MAX_LOAD_DEN > slots * MAX_LOAD_NUM && !grow(ft) &&
 	    ft->count + 1 >= slots)
 		return false;
-	slot_insert(ft->slots, ft->mask, (struct slot){ .hash = flow_key_hash(&c->key), .rec = c });
+	c->node.hash = flow_key_hash(&c->key);
+	slot_insert(ft->slots, ft->mask, (struct slot){ .hash = c->node.hash, .rec = c });
 	ft->count++;
 	ft->last = c;
 	return true;
 }
 
-/* The slot holding record rec (whose key is k). */
-static struct slot *slot_of(const struct flow_table *ft, const struct flow_key *k, const void *rec)
+/* The slot holding record rec, whose key hashes to hash (its node.hash). */
+static struct slot *slot_of(const struct flow_table *ft, uint32_t hash, const void *rec)
 {
-	size_t i = flow_key_hash(k) & ft->mask;
+	size_t i = hash & ft->mask;
 
 	while (ft->slots[i].rec != rec) {
 		if (!ft->slots[i].rec)
@@ -321,7 +322,7 @@ static struct slot *slot_of(const struct flow_table *ft, const struct flow_key *
 
 void flow_table_remove(struct flow_table *ft, struct conn *c)
 {
-	struct slot *s = slot_of(ft, &c->key, c);
+	struct slot *s = slot_of(ft, c->node.hash, c);
 	size_t i, next;
 
 	if (ft->last == c)
@@ -339,8 +340,9 @@ void flow_table_remove(struct flow_table *ft, struct conn *c)
 
 void flow_table_freeze(struct flow_table *ft, struct conn *c, struct frozen_conn *f)
 {
-	struct slot *s = slot_of(ft, &c->key, c);
+	struct slot *s = slot_of(ft, c->node.hash, c);
 
+	f->node.hash = c->node.hash;
 	if (ft->last == c)
 		ft->last = NULL;
 	if (s) {
@@ -351,8 +353,9 @@ void flow_table_freeze(struct flow_table *ft, struct conn *c, struct frozen_conn
 
 void flow_table_thaw(struct flow_table *ft, struct frozen_conn *f, struct conn *c)
 {
-	struct slot *s = slot_of(ft, &c->key, f); /* c holds f's key */
+	struct slot *s = slot_of(ft, f->node.hash, f);
 
+	c->node.hash = f->node.hash;
 	if (s) {
 		s->rec = c;
 		s->frozen = 0;

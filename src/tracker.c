@@ -198,6 +198,20 @@ static void node_prefetch(const struct idle_node *n)
 		__builtin_prefetch((const void *)(start + off));
 }
 
+/* A walk along a list (freezing, sweeping) is at node n, whose record was
+ * fetched before: start fetching the slot of the node after it, whose
+ * record arrived with the last call, and the record of the one after that. */
+static void walk_prefetch(const struct tracker *t, const struct idle_node *n)
+{
+	const struct idle_node *m = n->next;
+
+	if (!m)
+		return;
+	flow_table_prefetch(t->ft, m->hash);
+	if (m->next)
+		node_prefetch(m->next);
+}
+
 static uint64_t node_due(const struct tracker *t, const struct idle_node *n)
 {
 	return t->check[n->cls] == UINT64_MAX ? UINT64_MAX : n->since_ns + t->check[n->cls];
@@ -340,8 +354,7 @@ static void freeze_idle(struct tracker *t)
 
 			while ((n = l->freeze_at) && n->since_ns + FREEZE_NS <= t->now_ns) {
 				l->freeze_at = n->next;
-				if (n->next)
-					node_prefetch(n->next); /* the next to look at */
+				walk_prefetch(t, n);
 				if (!n->frozen)
 					freeze(t, node_conn(n));
 			}
@@ -364,8 +377,7 @@ static void freeze_idle(struct tracker *t)
 		struct idle_node *n = oldest->freeze_at;
 
 		oldest->freeze_at = n->next;
-		if (n->next)
-			node_prefetch(n->next);
+		walk_prefetch(t, n);
 		if (!n->frozen)
 			freeze(t, node_conn(n));
 	}
@@ -481,8 +493,7 @@ static bool sweep_one(struct tracker *t, uint8_t cls)
 	if (!n || node_due(t, n) > t->now_ns)
 		return false;
 	/* The next head is often due within a few packets too. */
-	if (n->next)
-		node_prefetch(n->next);
+	walk_prefetch(t, n);
 	c = node_live(t, n);
 	if (!c)
 		return false;

@@ -1,8 +1,11 @@
 /* test_flow_table.c - canonical keys (both directions, one entry), lookups,
- * removal, a table of 200k connections (forces many expansions), and
- * look-ups with hints gone stale. */
+ * removal, a table of 200k connections (forces many expansions), look-ups
+ * with hints gone stale, and records frozen and thawed in place, found by
+ * the hash their node carries. */
 #include <stdlib.h>
 
+#include "conn_pack.h"
+#include "conn_pool.h"
 #include "flow_table.h"
 #include "test.h"
 
@@ -212,10 +215,71 @@ static void test_hints(void)
 	free(by_i);
 }
 
+/* Freezing and thawing swap the record in a slot that is found from the
+ * hash the node carries (not by hashing the key again): the hash must go
+ * from the live record to the frozen one and back, through growth of the
+ * table in between, or the slot keeps naming a freed record. */
+static void test_frozen_in_place(void)
+{
+	struct flow_table *ft = flow_table_create();
+	struct conn_pool *pool = conn_pool_create();
+	enum { N = 3000 };
+	static struct conn *live[N];
+	static struct frozen_conn *cold[N];
+
+	CHECK(ft != NULL && pool != NULL);
+	for (uint32_t i = 0; i < N; i++) {
+		struct flow_key k = key_of(i);
+
+		live[i] = conn_pool_alloc(pool);
+		CHECK(live[i] != NULL);
+		live[i]->key = k;
+		live[i]->id = i + 1;
+		CHECK(flow_table_add(ft, live[i]));
+		CHECK_EQ_INT(live[i]->node.hash, flow_key_hash(&k));
+		/* every third frozen as soon as it is in, while the table grows */
+		if (i % 3 == 0) {
+			cold[i] = conn_freeze(live[i], pool, 0);
+			CHECK(cold[i] != NULL);
+			flow_table_freeze(ft, live[i], cold[i]);
+			conn_destroy(live[i]);
+			live[i] = NULL;
+			CHECK_EQ_INT(cold[i]->node.hash, flow_key_hash(&k));
+		}
+	}
+	for (uint32_t i = 0; i < N; i += 3) {
+		struct flow_key k = key_of(i);
+		struct flow_entry e = flow_table_lookup(ft, &k, flow_key_hash(&k), NULL);
+
+		CHECK(e.frozen == cold[i] && !e.conn);
+		/* thawed into a new record, which the slot names from then on */
+		live[i] = conn_pool_alloc(pool);
+		CHECK(live[i] != NULL && conn_thaw(cold[i], live[i]));
+		flow_table_thaw(ft, cold[i], live[i]);
+		frozen_conn_destroy(cold[i]);
+		CHECK_EQ_INT(live[i]->node.hash, flow_key_hash(&k));
+		e = flow_table_lookup(ft, &k, flow_key_hash(&k), NULL);
+		CHECK(e.conn == live[i] && !e.frozen);
+		CHECK_EQ_INT(e.conn->id, i + 1);
+	}
+	/* and each is removed from its own slot */
+	for (uint32_t i = 0; i < N; i++) {
+		struct flow_key k = key_of(i);
+
+		flow_table_remove(ft, live[i]);
+		CHECK(flow_table_find(ft, &k) == NULL);
+		conn_destroy(live[i]);
+	}
+	CHECK_EQ_INT(flow_table_count(ft), 0);
+	flow_table_destroy(ft);
+	conn_pool_release(pool);
+}
+
 int main(void)
 {
 	test_canonical();
 	test_many();
 	test_hints();
+	test_frozen_in_place();
 	return test_done("flow_table");
 }
