@@ -183,6 +183,11 @@ static struct conn *node_conn(struct idle_node *n)
 	return (struct conn *)((char *)n - offsetof(struct conn, node));
 }
 
+static const struct conn *node_conn_const(const struct idle_node *n)
+{
+	return (const struct conn *)((const char *)n - offsetof(struct conn, node));
+}
+
 static struct frozen_conn *node_frozen(struct idle_node *n)
 {
 	return (struct frozen_conn *)((char *)n - offsetof(struct frozen_conn, node));
@@ -208,6 +213,8 @@ static void walk_prefetch(const struct tracker *t, const struct idle_node *n)
 	if (!m)
 		return;
 	flow_table_prefetch(t->ft, m->hash);
+	if (!m->frozen && node_conn_const(m)->tl)  /* its own allocation */
+		__builtin_prefetch(node_conn_const(m)->tl);
 	if (m->next)
 		node_prefetch(m->next);
 }
@@ -1362,6 +1369,10 @@ static void finish_one(struct tracker *t, struct conn *c, uint64_t ref_ns)
 	hand_out(t, c);
 }
 
+/* The scatter below writes all over a large array: its lines are fetched
+ * this many ahead. */
+#define SCATTER_AHEAD 16
+
 /* Put all[0..n) in id order. Ids are unique and those still open mostly
  * recent, so they usually fill a range not much wider than their number:
  * then each goes straight to its place, without a sort. */
@@ -1380,8 +1391,11 @@ static void sort_by_id(struct by_id *all, size_t n)
 		qsort(all, n, sizeof(*all), cmp_id);
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (i + SCATTER_AHEAD < n)
+			__builtin_prefetch(&at[all[i + SCATTER_AHEAD].id - lo], 1);
 		at[all[i].id - lo] = all[i].node;
+	}
 	for (uint64_t id = lo; id <= hi; id++)
 		if (at[id - lo])
 			all[k++].node = at[id - lo];
@@ -1420,6 +1434,31 @@ static struct conn *finish_live(struct tracker *t, struct idle_node *n)
 /* Records are fetched this many ahead: in id order they lie all over memory. */
 #define FINISH_AHEAD 8
 
+/* Start fetching what node_id() reads of the record on n: its node and id
+ * (a live one), or its first two lines, where the key and id are packed (a
+ * frozen one). Only those lines: the whole record comes later, and asking
+ * for more than is needed here only queues behind it. */
+static void id_prefetch(const struct idle_node *n, bool frozen)
+{
+	__builtin_prefetch(n);
+	if (frozen)
+		__builtin_prefetch((const char *)n + 63);
+	else
+		__builtin_prefetch(&node_conn_const(n)->id);
+}
+
+/* The same for what finish_live() unpacks: a live record whole, a frozen
+ * one's usual few lines (its size is inside it). */
+static void record_prefetch(const struct idle_node *n, bool frozen)
+{
+	if (!frozen) {
+		node_prefetch(n);
+		return;
+	}
+	for (unsigned off = 0; off < 256; off += 64)
+		__builtin_prefetch((const char *)n + off);
+}
+
 /* Connections go out in the order they were made, as they always have, each
  * settled at the reference time; frozen ones are unpacked one at a time, so
  * memory does not grow. All of them go, so the table and the lists are
@@ -1446,17 +1485,25 @@ void tracker_finish(struct tracker *t, uint64_t ref_ns)
 		}
 		return;
 	}
-	while (flow_table_next(t->ft, &pos, &e))
-		all[k++].node = e.frozen ? &e.frozen->node : &e.conn->node;
+	/* what the table says of each, frozen or not, held in .id until its id
+	 * is read, so that only the lines needed are fetched */
+	while (flow_table_next(t->ft, &pos, &e)) {
+		all[k].node = e.frozen ? &e.frozen->node : &e.conn->node;
+		all[k++].id = e.frozen != NULL;
+	}
 	for (size_t i = 0; i < k; i++) {
 		if (i + FINISH_AHEAD < k)
-			node_prefetch(all[i + FINISH_AHEAD].node);
+			id_prefetch(all[i + FINISH_AHEAD].node, all[i + FINISH_AHEAD].id);
 		all[i].id = node_id(all[i].node);
 	}
 	sort_by_id(all, k);
 	for (size_t i = 0; i < k; i++) {
+		/* the node first, which says what else to fetch when its turn to
+		 * be fetched comes */
+		if (i + 2 * FINISH_AHEAD < k)
+			__builtin_prefetch(all[i + 2 * FINISH_AHEAD].node);
 		if (i + FINISH_AHEAD < k)
-			node_prefetch(all[i + FINISH_AHEAD].node);
+			record_prefetch(all[i + FINISH_AHEAD].node, all[i + FINISH_AHEAD].node->frozen);
 		if ((c = finish_live(t, all[i].node))) {
 			settle(t, c, ref_ns);
 			hand_out(t, c);
