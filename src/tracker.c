@@ -521,9 +521,9 @@ static bool sweep_one(struct tracker *t, uint8_t cls)
 	return true;
 }
 
-/* Every head that is due, class by class. Most packets find none, and
- * next_due says so without reading the heads. */
-static void sweep(struct tracker *t)
+/* Every head that is due, class by class, then what is to be frozen. */
+__attribute__((noinline))
+static void sweep_due(struct tracker *t)
 {
 	if (t->now_ns >= t->next_due) {
 		for (uint8_t cls = 0; cls < TS_COUNT; cls++)
@@ -535,6 +535,15 @@ static void sweep(struct tracker *t)
 				t->next_due = node_due(t, t->idle[cls].head);
 	}
 	freeze_idle(t);
+}
+
+/* Most packets find nothing due, and next_due, next_freeze and the live
+ * count say so without reading a list: that test is inline, the work (and
+ * the registers it saves and restores) out of line. */
+static inline void sweep(struct tracker *t)
+{
+	if (t->now_ns >= t->next_due || t->now_ns >= t->next_freeze || t->live > LIVE_MAX)
+		sweep_due(t);
 }
 
 static uint64_t node_last_ns(struct idle_node *n)
