@@ -47,6 +47,10 @@ bool conn_thaw(const struct frozen_conn *f, struct conn *c);
 /* The connection id of f, without unpacking the rest. */
 uint64_t frozen_conn_id(const struct frozen_conn *f);
 
+/* The bytes f takes: its header and its packed data (found by unpacking
+ * it; for tests and measurements). 0 if memory ran out meanwhile. */
+size_t frozen_conn_size(const struct frozen_conn *f);
+
 /* Whether f took the short form of a lone SYN (one SYN, nothing else:
  * a flood's connections), for the tests. */
 bool frozen_conn_is_lone(const struct frozen_conn *f);

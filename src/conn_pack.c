@@ -496,13 +496,169 @@ static void unpack_zeek(struct rdr *rd, struct conn *c)
 
 /* ---- the timeline: each change from the one before ---- */
 
-/* First byte of a transition: who, whether it has a packet, and whether the
- * rest is plain bytes (values too large for the short form). */
+/* The changes connections make most, each written as its index here in one
+ * byte: the 87 (side, from, to, flags, cause, with a packet or not) that the
+ * project's test and bench captures and the public corpus (tests/corpus)
+ * produce, most frequent first (the share of each capture's changes, summed
+ * over the captures). Any other change is written out after TL_ESCAPE. */
+struct tl_common {
+	uint8_t side, from, to, tcp_flags, cause, has_packet;
+};
+
+static const struct tl_common tl_common[] = {
+	{ ROLE_CLIENT, TS_CLOSED, TS_SYN_SENT, TH_SYN, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSED, TS_SYN_RECEIVED, TH_SYN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_SYN_SENT, TS_ESTABLISHED, TH_SYN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_SYN_RECEIVED, TS_ESTABLISHED, TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_CLOSED, TS_ESTABLISHED, TH_PSH | TH_ACK, TC_PICKUP, 1 },
+	{ ROLE_SERVER, TS_CLOSED, TS_ESTABLISHED, TH_PSH | TH_ACK, TC_PICKUP, 1 },
+	{ ROLE_CLIENT, TS_ESTABLISHED, TS_FIN_WAIT_1, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_ESTABLISHED, TS_CLOSE_WAIT, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_LAST_ACK, TS_CLOSED, TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSE_WAIT, TS_LAST_ACK, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_ESTABLISHED, TS_FIN_WAIT_1, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_1, TS_TIME_WAIT, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_ESTABLISHED, TS_CLOSE_WAIT, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_CLOSED, TS_ESTABLISHED, TH_ACK, TC_PICKUP, 1 },
+	{ ROLE_SERVER, TS_CLOSED, TS_ESTABLISHED, TH_ACK, TC_PICKUP, 1 },
+	{ ROLE_CLIENT, TS_CLOSE_WAIT, TS_LAST_ACK, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_LAST_ACK, TS_CLOSED, TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_FIN_WAIT_1, TS_FIN_WAIT_2, TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_FIN_WAIT_2, TS_TIME_WAIT, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_1, TS_FIN_WAIT_2, TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_SYN_SENT, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_CLOSED, TS_SYN_SENT, TH_SYN | TH_ACK, TC_INFERRED, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_2, TS_TIME_WAIT, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_ESTABLISHED, TS_CLOSED, TH_RST | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_ESTABLISHED, TS_CLOSED, TH_RST | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_SYN_SENT, TS_CLOSED, 0, TC_TIMEOUT, 0 },
+	{ ROLE_CLIENT, TS_CLOSED, TS_SYN_SENT, TH_SYN | TH_ECE | TH_CWR, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_SYN_SENT, TS_CLOSED, TH_RST | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_FIN_WAIT_1, TS_TIME_WAIT, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_ESTABLISHED, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSED, TS_ESTABLISHED, TH_ACK, TC_INFERRED, 1 },
+	{ ROLE_SERVER, TS_SYN_RECEIVED, TS_ESTABLISHED, TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_SYN_SENT, TS_ESTABLISHED, TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSED, TS_SYN_RECEIVED, TH_SYN | TH_ACK | TH_ECE, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_SYN_SENT, TS_ESTABLISHED, TH_SYN | TH_ACK | TH_ECE, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSE_WAIT, TS_ESTABLISHED, TH_FIN | TH_ACK, TC_CROSSED, 1 },
+	{ ROLE_SERVER, TS_FIN_WAIT_1, TS_CLOSING, TH_FIN | TH_ACK, TC_CROSSED, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_1, TS_CLOSING, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_ESTABLISHED, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_ESTABLISHED, TS_FIN_WAIT_1, TH_FIN | TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_ESTABLISHED, TS_CLOSE_WAIT, TH_FIN | TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_1, TS_FIN_WAIT_2, TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_SYN_RECEIVED, TS_CLOSED, 0, TC_TIMEOUT, 0 },
+	{ ROLE_SERVER, TS_CLOSED, TS_SYN_RECEIVED, TH_SYN | TH_ACK | TH_CWR, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_SYN_SENT, TS_ESTABLISHED, TH_SYN | TH_ACK | TH_CWR, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_SYN_RECEIVED, TS_ESTABLISHED, TH_ACK | TH_CWR, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_SYN_RECEIVED, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSED, TS_SYN_RECEIVED, TH_ACK, TC_INFERRED, 1 },
+	{ ROLE_CLIENT, TS_TIME_WAIT, TS_CLOSED, 0, TC_TIMEOUT, 0 },
+	{ ROLE_SERVER, TS_TIME_WAIT, TS_CLOSED, 0, TC_TIMEOUT, 0 },
+	{ ROLE_SERVER, TS_SYN_RECEIVED, TS_CLOSE_WAIT, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSE_WAIT, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_1, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_ESTABLISHED, TS_FIN_WAIT_1, TH_FIN | TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_ESTABLISHED, TS_CLOSE_WAIT, TH_FIN | TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_CLOSING, TS_TIME_WAIT, TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_CLOSE_WAIT, TS_ESTABLISHED, TH_FIN | TH_PSH | TH_ACK, TC_REVERT, 1 },
+	{ ROLE_SERVER, TS_FIN_WAIT_1, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_CLOSED, TS_ESTABLISHED, TH_FIN | TH_ACK, TC_PICKUP, 1 },
+	{ ROLE_SERVER, TS_CLOSED, TS_ESTABLISHED, TH_FIN | TH_ACK, TC_PICKUP, 1 },
+	{ ROLE_SERVER, TS_CLOSE_WAIT, TS_LAST_ACK, TH_FIN | TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_2, TS_TIME_WAIT, TH_FIN | TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_ESTABLISHED, TS_SYN_SENT, TH_SYN, TC_REVERT, 1 },
+	{ ROLE_SERVER, TS_TIME_WAIT, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_LAST_ACK, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSED, TS_LAST_ACK, TH_FIN | TH_ACK, TC_REVERT, 1 },
+	{ ROLE_CLIENT, TS_CLOSING, TS_FIN_WAIT_1, TH_FIN | TH_PSH | TH_ACK, TC_REVERT, 1 },
+	{ ROLE_SERVER, TS_CLOSING, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_CLOSING, TS_CLOSED, TH_RST, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_CLOSE_WAIT, TS_ESTABLISHED, TH_FIN | TH_PSH | TH_ACK, TC_REVERT, 1 },
+	{ ROLE_SERVER, TS_ESTABLISHED, TS_CLOSE_WAIT, TH_FIN | TH_PSH | TH_ACK, TC_CONFIRMED, 1 },
+	{ ROLE_SERVER, TS_CLOSING, TS_TIME_WAIT, TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_TIME_WAIT, TS_CLOSING, TH_FIN | TH_ACK, TC_REVERT, 1 },
+	{ ROLE_SERVER, TS_FIN_WAIT_1, TS_FIN_WAIT_2, TH_PSH | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_CLOSING, TS_FIN_WAIT_1, TH_FIN | TH_ACK, TC_REVERT, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_1, TS_TIME_WAIT, TH_FIN | TH_ACK, TC_CONFIRMED, 1 },
+	{ ROLE_SERVER, TS_CLOSING, TS_TIME_WAIT, TH_FIN | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_TIME_WAIT, TS_CLOSING, TH_FIN | TH_ACK, TC_REVERT, 1 },
+	{ ROLE_CLIENT, TS_CLOSE_WAIT, TS_CLOSED, TH_RST | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_FIN_WAIT_2, TS_CLOSED, TH_RST | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_SERVER, TS_TIME_WAIT, TS_CLOSED, TH_RST | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_TIME_WAIT, TS_CLOSED, TH_SYN, TC_REUSED, 1 },
+	{ ROLE_SERVER, TS_TIME_WAIT, TS_CLOSED, TH_SYN, TC_REUSED, 1 },
+	{ ROLE_SERVER, TS_CLOSING, TS_FIN_WAIT_1, TH_FIN | TH_ACK, TC_REVERT, 1 },
+	{ ROLE_SERVER, TS_FIN_WAIT_1, TS_TIME_WAIT, TH_FIN | TH_ACK, TC_CONFIRMED, 1 },
+	{ ROLE_SERVER, TS_CLOSE_WAIT, TS_CLOSED, TH_RST | TH_ACK, TC_PACKET, 1 },
+	{ ROLE_CLIENT, TS_FIN_WAIT_1, TS_CLOSED, TH_RST | TH_ACK, TC_PACKET, 1 },
+};
+
+#define TL_ESCAPE 0x7f   /* the change follows in full (T_* below) */
+#define TL_SAME 0x80     /* at the time and packet of the change before: one
+			  * segment changed both sides, or the first change
+			  * came with the connection's first packet */
+_Static_assert(sizeof(tl_common) / sizeof(tl_common[0]) < TL_ESCAPE, "tl_common: one byte each");
+
+/* A change written out: a byte of who, whether it has a packet, and whether
+ * the rest is plain bytes (values too large for the short form). */
 enum { T_SERVER = 1u << 0, T_NO_PACKET = 1u << 1, T_PLAIN = 1u << 2 };
+
+/* tl_common by value: an open-addressed table of 256 (key + 1, index)
+ * pairs, built at the first use (the tracker is single-threaded). */
+static uint32_t tl_slot_key[256];
+static uint8_t tl_slot_code[256];
+
+static uint32_t tl_key(unsigned side, unsigned from, unsigned to, unsigned flags, unsigned cause,
+		       unsigned has_packet)
+{
+	return (uint32_t)(side | from << 1 | to << 5 | cause << 9 | has_packet << 14 | flags << 15) + 1;
+}
+
+static unsigned tl_slot(uint32_t key)
+{
+	return (key * 0x9e3779b1u) >> 24;
+}
+
+static void tl_build(void)
+{
+	for (unsigned i = 0; i < sizeof(tl_common) / sizeof(tl_common[0]); i++) {
+		const struct tl_common *e = &tl_common[i];
+		uint32_t key = tl_key(e->side, e->from, e->to, e->tcp_flags, e->cause, e->has_packet);
+		unsigned h = tl_slot(key);
+
+		while (tl_slot_key[h])
+			h = (h + 1) & 255;
+		tl_slot_key[h] = key;
+		tl_slot_code[h] = (uint8_t)i;
+	}
+}
+
+/* t's index in tl_common, or TL_ESCAPE. */
+static unsigned tl_code(const struct transition *t)
+{
+	uint32_t key;
+	unsigned h;
+
+	static bool built;
+
+	if (!built) {
+		tl_build();
+		built = true;
+	}
+	if (t->side > 1 || t->from > 15 || t->to > 15 || t->cause > 31)
+		return TL_ESCAPE;
+	key = tl_key(t->side, t->from, t->to, t->tcp_flags, t->cause, t->packet != 0);
+	for (h = tl_slot(key); tl_slot_key[h]; h = (h + 1) & 255)
+		if (tl_slot_key[h] == key)
+			return tl_slot_code[h];
+	return TL_ESCAPE;
+}
 
 static void pack_timeline(struct wr *w, const struct conn *c)
 {
-	uint64_t prev_ts = c->first_ns;
+	uint64_t prev_ts = c->first_ns, prev_packet = c->first_packet;
 
 	if (!c->tl)
 		return; /* K_TIMELINE says so */
@@ -510,29 +666,35 @@ static void pack_timeline(struct wr *w, const struct conn *c)
 	put_uv(w, c->tl_len);
 	for (uint32_t i = 0; i < c->tl_len; i++) {
 		const struct transition *t = &c->tl[i];
-		bool plain = t->side > 1 || t->from > 15 || t->to > 15 || t->cause > 31;
-		uint8_t k = (uint8_t)((t->side == 1 ? T_SERVER : 0) | (t->packet ? 0 : T_NO_PACKET) |
-				      (plain ? T_PLAIN : 0) | (plain ? 0 : t->cause << 3));
+		unsigned code = tl_code(t);
+		bool same = t->ts_ns == prev_ts && (!t->packet || t->packet == prev_packet);
 
-		put_u8(w, k);
-		if (plain) {
-			uint8_t b[4] = { t->side, t->from, t->to, t->cause };
+		put_u8(w, (uint8_t)(code | (same ? TL_SAME : 0)));
+		if (code == TL_ESCAPE) {
+			bool plain = t->side > 1 || t->from > 15 || t->to > 15 || t->cause > 31;
 
-			put_raw(w, b, sizeof(b));
-		} else {
-			put_u8(w, (uint8_t)(t->from | t->to << 4));
+			put_u8(w, (uint8_t)((t->side == 1 ? T_SERVER : 0) | (t->packet ? 0 : T_NO_PACKET) |
+					    (plain ? T_PLAIN : 0) | (plain ? 0 : t->cause << 3)));
+			if (plain)
+				put_raw(w, (uint8_t[]){ t->side, t->from, t->to, t->cause }, 4);
+			else
+				put_u8(w, (uint8_t)(t->from | t->to << 4));
+			put_u8(w, t->tcp_flags);
 		}
-		put_u8(w, t->tcp_flags);
-		put_delta(w, t->ts_ns, prev_ts);
-		if (t->packet)
-			put_delta(w, t->packet, c->first_packet);
+		if (!same) {
+			put_delta(w, t->ts_ns, prev_ts);
+			if (t->packet)
+				put_delta(w, t->packet, prev_packet);
+		}
 		prev_ts = t->ts_ns;
+		if (t->packet)
+			prev_packet = t->packet;
 	}
 }
 
 static bool unpack_timeline(struct rdr *rd, struct conn *c)
 {
-	uint64_t prev_ts = c->first_ns;
+	uint64_t prev_ts = c->first_ns, prev_packet = c->first_packet;
 
 	c->tl_cap = (uint32_t)get_uv(rd);
 	c->tl_len = (uint32_t)get_uv(rd);
@@ -541,29 +703,51 @@ static bool unpack_timeline(struct rdr *rd, struct conn *c)
 		return false;
 	for (uint32_t i = 0; i < c->tl_len; i++) {
 		struct transition *t = &c->tl[i];
-		uint8_t k = get_u8(rd);
+		uint8_t code = get_u8(rd);
+		bool has_packet;
 
 		memset(t, 0, sizeof(*t));
-		if (k & T_PLAIN) {
-			uint8_t b[4];
+		if ((code & ~TL_SAME) != TL_ESCAPE) {
+			const struct tl_common *e = &tl_common[code & ~TL_SAME];
 
-			get_raw(rd, b, sizeof(b));
-			t->side = b[0];
-			t->from = b[1];
-			t->to = b[2];
-			t->cause = b[3];
+			t->side = e->side;
+			t->from = e->from;
+			t->to = e->to;
+			t->tcp_flags = e->tcp_flags;
+			t->cause = e->cause;
+			has_packet = e->has_packet;
 		} else {
-			uint8_t ft = get_u8(rd);
+			uint8_t k = get_u8(rd);
 
-			t->side = (k & T_SERVER) ? 1 : 0;
-			t->from = ft & 15;
-			t->to = ft >> 4;
-			t->cause = k >> 3;
+			if (k & T_PLAIN) {
+				uint8_t b[4];
+
+				get_raw(rd, b, sizeof(b));
+				t->side = b[0];
+				t->from = b[1];
+				t->to = b[2];
+				t->cause = b[3];
+			} else {
+				uint8_t ft = get_u8(rd);
+
+				t->side = (k & T_SERVER) ? 1 : 0;
+				t->from = ft & 15;
+				t->to = ft >> 4;
+				t->cause = k >> 3;
+			}
+			t->tcp_flags = get_u8(rd);
+			has_packet = !(k & T_NO_PACKET);
 		}
-		t->tcp_flags = get_u8(rd);
-		t->ts_ns = get_delta(rd, prev_ts);
-		t->packet = (k & T_NO_PACKET) ? 0 : get_delta(rd, c->first_packet);
+		if (code & TL_SAME) {
+			t->ts_ns = prev_ts;
+			t->packet = has_packet ? prev_packet : 0;
+		} else {
+			t->ts_ns = get_delta(rd, prev_ts);
+			t->packet = has_packet ? get_delta(rd, prev_packet) : 0;
+		}
 		prev_ts = t->ts_ns;
+		if (t->packet)
+			prev_packet = t->packet;
 	}
 	return true;
 }
@@ -841,31 +1025,50 @@ copy:
 	return f;
 }
 
+/* conn_thaw(), leaving rd after the record's last byte. */
+static bool thaw_from(const struct frozen_conn *f, struct conn *c, struct rdr *rd)
+{
+	uint16_t code[2];
+	uint8_t first = unpack_key(rd, &c->key);
+
+	if (first & K_LONE)
+		return thaw_lone(rd, first, f->last_ns, c);
+	c->last_ns = f->last_ns;
+	c->id = get_uv(rd);
+	c->first_ns = get_delta(rd, c->last_ns);
+	c->first_packet = get_uv(rd);
+	c->flags = (uint32_t)get_uv(rd);
+	if (first & K_ANOMALIES)
+		c->anomalies = (uint32_t)get_uv(rd);
+	if (first & K_MISSED)
+		c->missed_bytes = get_uv(rd);
+	c->client_is_0 = (first & K_CLIENT_RAW) ? get_u8(rd) : (first & K_CLIENT_0) ? 1 : 0;
+	get_raw(rd, &c->peer[0].isn, sizeof(uint32_t));
+	get_raw(rd, &c->peer[1].isn, sizeof(uint32_t));
+	code[0] = unpack_peer(rd, c, 0);
+	code[1] = unpack_peer(rd, c, 1);
+	unpack_times(rd, c, code);
+	unpack_zeek(rd, c);
+	return (first & K_TIMELINE) ? unpack_timeline(rd, c) : true;
+}
+
 bool conn_thaw(const struct frozen_conn *f, struct conn *c)
 {
 	struct rdr rd = { f->data };
-	uint16_t code[2];
-	uint8_t first = unpack_key(&rd, &c->key);
 
-	if (first & K_LONE)
-		return thaw_lone(&rd, first, f->last_ns, c);
-	c->last_ns = f->last_ns;
-	c->id = get_uv(&rd);
-	c->first_ns = get_delta(&rd, c->last_ns);
-	c->first_packet = get_uv(&rd);
-	c->flags = (uint32_t)get_uv(&rd);
-	if (first & K_ANOMALIES)
-		c->anomalies = (uint32_t)get_uv(&rd);
-	if (first & K_MISSED)
-		c->missed_bytes = get_uv(&rd);
-	c->client_is_0 = (first & K_CLIENT_RAW) ? get_u8(&rd) : (first & K_CLIENT_0) ? 1 : 0;
-	get_raw(&rd, &c->peer[0].isn, sizeof(uint32_t));
-	get_raw(&rd, &c->peer[1].isn, sizeof(uint32_t));
-	code[0] = unpack_peer(&rd, c, 0);
-	code[1] = unpack_peer(&rd, c, 1);
-	unpack_times(&rd, c, code);
-	unpack_zeek(&rd, c);
-	return (first & K_TIMELINE) ? unpack_timeline(&rd, c) : true;
+	return thaw_from(f, c, &rd);
+}
+
+size_t frozen_conn_size(const struct frozen_conn *f)
+{
+	struct rdr rd = { f->data };
+	struct conn c;
+	bool ok;
+
+	memset(&c, 0, sizeof(c));
+	ok = thaw_from(f, &c, &rd);
+	free(c.tl);
+	return ok ? sizeof(*f) + (size_t)(rd.p - f->data) : 0;
 }
 
 void frozen_conn_key(const struct frozen_conn *f, struct flow_key *k)

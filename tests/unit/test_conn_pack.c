@@ -97,6 +97,32 @@ static void link_times(struct conn *c)
 	}
 }
 
+/* Changes every clean connection makes (side, from, to, flags, cause). */
+static const struct transition common_changes[] = {
+	{ .side = ROLE_CLIENT, .from = TS_CLOSED, .to = TS_SYN_SENT, .tcp_flags = TH_SYN },
+	{ .side = ROLE_SERVER, .from = TS_CLOSED, .to = TS_SYN_RECEIVED, .tcp_flags = TH_SYN | TH_ACK },
+	{ .side = ROLE_CLIENT, .from = TS_SYN_SENT, .to = TS_ESTABLISHED, .tcp_flags = TH_SYN | TH_ACK },
+	{ .side = ROLE_SERVER, .from = TS_SYN_RECEIVED, .to = TS_ESTABLISHED, .tcp_flags = TH_ACK },
+	{ .side = ROLE_CLIENT, .from = TS_ESTABLISHED, .to = TS_FIN_WAIT_1, .tcp_flags = TH_FIN | TH_ACK },
+	{ .side = ROLE_SERVER, .from = TS_ESTABLISHED, .to = TS_CLOSE_WAIT, .tcp_flags = TH_FIN | TH_ACK },
+	{ .side = ROLE_CLIENT, .from = TS_FIN_WAIT_1, .to = TS_FIN_WAIT_2, .tcp_flags = TH_ACK },
+	{ .side = ROLE_SERVER, .from = TS_CLOSE_WAIT, .to = TS_LAST_ACK, .tcp_flags = TH_FIN | TH_ACK },
+	{ .side = ROLE_CLIENT, .from = TS_FIN_WAIT_2, .to = TS_TIME_WAIT, .tcp_flags = TH_FIN | TH_ACK },
+	{ .side = ROLE_SERVER, .from = TS_LAST_ACK, .to = TS_CLOSED, .tcp_flags = TH_ACK },
+};
+#define N_COMMON (sizeof(common_changes) / sizeof(common_changes[0]))
+
+static void common_change(struct transition *t)
+{
+	const struct transition *k = &common_changes[rnd() % N_COMMON];
+
+	t->side = k->side;
+	t->from = k->from;
+	t->to = k->to;
+	t->tcp_flags = k->tcp_flags;
+	t->cause = TC_PACKET;
+}
+
 static void fill(struct conn *c, int round)
 {
 	uint64_t t0 = 1700000000000000000ULL + rnd() % 1000000000000ULL;
@@ -157,6 +183,14 @@ static void fill(struct conn *c, int round)
 			t->to = odd ? (uint8_t)rnd() : (uint8_t)(rnd() % TS_COUNT);
 			t->tcp_flags = (uint8_t)rnd();
 			t->cause = odd ? (uint8_t)rnd() : (uint8_t)(rnd() % 8);
+			if (rnd() % 2)   /* a change connections often make: one byte */
+				common_change(t);
+			if (rnd() % 3 == 0)  /* the same segment as the change before */
+				t->ts_ns = i ? t[-1].ts_ns : c->first_ns;
+			if (rnd() % 3 == 0)
+				t->packet = i ? t[-1].packet : c->first_packet;
+			if (rnd() % 8 == 0)  /* no packet (a timeout) */
+				t->packet = 0;
 		}
 	}
 }
@@ -464,9 +498,67 @@ static void test_rare_stays(void)
 	frozen_conn_destroy(NULL);
 }
 
+/* A clean connection's ten changes, five segments of them, pack in a byte
+ * each plus the times and packet numbers of those five segments (each a
+ * few milliseconds and a few hundred packets after the one before); the
+ * full form (three bytes a change, each packet number from the first) took
+ * about twice that. */
+static void test_timeline_short(void)
+{
+	struct conn_pool *pool = conn_pool_create();
+	struct transition tl[N_COMMON];
+	struct frozen_conn *with, *without;
+	struct conn c;
+	uint64_t ts = 1700000000123456789ULL, packet = 1000;
+	bool lone;
+
+	CHECK(pool != NULL);
+	memset(&c, 0, sizeof(c));
+	c.key.family = 4;
+	c.key.port[0] = 40000;
+	c.key.port[1] = 443;
+	c.first_ns = ts;
+	c.first_packet = packet;
+	c.id = 7;
+	for (size_t i = 0; i < N_COMMON; i++) {
+		/* a new segment, else the one before changed both sides: the
+		 * SYN-ACK, the handshake's ACK, a FIN, its ACK, the other FIN,
+		 * the last ACK (the SYN is the connection's first packet) */
+		if (i == 1 || i == 3 || i == 4 || i == 6 || i == 7 || i == 9) {
+			ts += 1000000 + rnd() % 5000000;
+			packet += 100 + rnd() % 900;
+		}
+		tl[i] = common_changes[i];
+		tl[i].ts_ns = ts;
+		tl[i].packet = packet;
+	}
+	c.last_ns = ts;
+	c.tl = tl;
+	c.tl_len = c.tl_cap = N_COMMON;
+	CHECK(round_trip_tl(pool, &c, c.last_ns, &lone));
+	with = conn_freeze(&c, pool, c.last_ns);
+	c.tl = NULL;
+	c.tl_len = c.tl_cap = 0;
+	without = conn_freeze(&c, pool, c.last_ns);
+	CHECK(with && without);
+	if (with && without) {
+		size_t cost = frozen_conn_size(with) - frozen_conn_size(without);
+
+		/* cap and length, a byte a change, 4 + 2 bytes for each of the
+		 * segments after the first */
+		if (cost > 2 + N_COMMON + 6 * 6)
+			fprintf(stderr, "a clean timeline packs in %zu bytes\n", cost);
+		CHECK(cost <= 2 + N_COMMON + 6 * 6);
+	}
+	frozen_conn_destroy(with);
+	frozen_conn_destroy(without);
+	conn_pool_release(pool);
+}
+
 int main(void)
 {
 	test_round_trips();
+	test_timeline_short();
 	test_one_byte();
 	test_lone();
 	test_rare_stays();
