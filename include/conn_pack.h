@@ -27,14 +27,15 @@ struct conn_pool;
  * says which. */
 struct frozen_conn {
 	struct idle_node node;
-	uint64_t last_ns;    /* c->last_ns, for eviction without unpacking */
 	uint8_t data[];      /* the key, then the rest of the connection, packed (conn_pack.c) */
 };
 
-/* c packed into a new frozen record from pool (last_ns and data; the node
- * is the caller's to set); now_ns is the capture's time (see
- * CONN_PACK_SIG_NS). NULL when c cannot be packed (it has a rare part, which
- * few connections need) or memory ran out. */
+/* c packed into a new frozen record from pool; now_ns is the capture's time
+ * (see CONN_PACK_SIG_NS). The record's node.since_ns is c's, which its
+ * last_ns is packed against, so it must not change while frozen (a node
+ * only moves on its list once thawed); the rest of the node is the caller's
+ * to set. NULL when c cannot be packed (it has a rare part, which few
+ * connections need) or memory ran out. */
 struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, uint64_t now_ns);
 
 /* The key of f. */
@@ -43,6 +44,9 @@ void frozen_conn_key(const struct frozen_conn *f, struct flow_key *k);
 /* Unpack f into c, which must be zeroed (c->pooled and c->node are left as
  * they are). false if memory for the timeline ran out. */
 bool conn_thaw(const struct frozen_conn *f, struct conn *c);
+
+/* The connection's last activity (c->last_ns), without unpacking the rest. */
+uint64_t frozen_conn_last_ns(const struct frozen_conn *f);
 
 /* The connection id of f, without unpacking the rest. */
 uint64_t frozen_conn_id(const struct frozen_conn *f);

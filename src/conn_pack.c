@@ -809,6 +809,19 @@ static uint8_t unpack_key(struct rdr *rd, struct flow_key *k)
 	return first;
 }
 
+/* last_ns from the node's since_ns, which is when the connection joined its
+ * idle list: its last activity, or later (a sweep looked at it then), so
+ * usually one byte. The record's header is the node and nothing else. */
+static void put_last(struct wr *w, const struct conn *c)
+{
+	put_delta(w, c->last_ns, c->node.since_ns);
+}
+
+static uint64_t get_last(struct rdr *rd, const struct frozen_conn *f)
+{
+	return get_delta(rd, f->node.since_ns);
+}
+
 /* ---- a lone SYN: a flood's millions, in a third of the bytes ---- */
 
 /* What varies between connections that are one SYN and nothing else: the
@@ -911,6 +924,7 @@ static void pack_lone(struct wr *w, const struct conn *c, const struct lone *v)
 	pack_key(w, &c->key, (uint8_t)((key_is_v4(&c->key) ? K_V4 : 0) | K_LONE |
 					(v->client_is_0 ? K_CLIENT_0 : 0) | (v->sig ? K_LONE_SIG : 0) |
 					(c->tl ? K_TIMELINE : 0)));
+	put_last(w, c);
 	put_uv(w, v->id);
 	put_uv(w, v->first_packet);
 	put_uv(w, v->flags);
@@ -996,7 +1010,8 @@ struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, ui
 			  (c->anomalies ? K_ANOMALIES : 0) | (c->missed_bytes ? K_MISSED : 0) |
 			  (c->tl ? K_TIMELINE : 0));
 	w.p = buf;
-	pack_key(&w, &c->key, first); /* first the key, then the id: read without the rest */
+	pack_key(&w, &c->key, first); /* the key, last_ns, the id: read without the rest */
+	put_last(&w, c);
 	put_uv(&w, c->id);
 	put_delta(&w, c->first_ns, c->last_ns);
 	put_uv(&w, c->first_packet);
@@ -1017,7 +1032,7 @@ struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, ui
 copy:
 	f = conn_pool_alloc_packed(pool, sizeof(*f) + (size_t)(w.p - buf));
 	if (f) {
-		f->last_ns = c->last_ns;
+		f->node.since_ns = c->node.since_ns;
 		memcpy(f->data, buf, (size_t)(w.p - buf));
 	}
 	if (buf != stack_buf)
@@ -1030,10 +1045,11 @@ static bool thaw_from(const struct frozen_conn *f, struct conn *c, struct rdr *r
 {
 	uint16_t code[2];
 	uint8_t first = unpack_key(rd, &c->key);
+	uint64_t last_ns = get_last(rd, f);
 
 	if (first & K_LONE)
-		return thaw_lone(rd, first, f->last_ns, c);
-	c->last_ns = f->last_ns;
+		return thaw_lone(rd, first, last_ns, c);
+	c->last_ns = last_ns;
 	c->id = get_uv(rd);
 	c->first_ns = get_delta(rd, c->last_ns);
 	c->first_packet = get_uv(rd);
@@ -1078,12 +1094,22 @@ void frozen_conn_key(const struct frozen_conn *f, struct flow_key *k)
 	unpack_key(&rd, k);
 }
 
+uint64_t frozen_conn_last_ns(const struct frozen_conn *f)
+{
+	struct rdr rd = { f->data };
+	struct flow_key k;
+
+	unpack_key(&rd, &k);
+	return get_last(&rd, f);
+}
+
 uint64_t frozen_conn_id(const struct frozen_conn *f)
 {
 	struct rdr rd = { f->data };
 	struct flow_key k;
 
 	unpack_key(&rd, &k);
+	(void)get_uv(&rd);   /* last_ns */
 	return get_uv(&rd);
 }
 

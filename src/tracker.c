@@ -548,7 +548,7 @@ static inline void sweep(struct tracker *t)
 
 static uint64_t node_last_ns(struct idle_node *n)
 {
-	return n->frozen ? node_frozen(n)->last_ns : node_conn(n)->last_ns;
+	return n->frozen ? frozen_conn_last_ns(node_frozen(n)) : node_conn(n)->last_ns;
 }
 
 /* Make room under max_connections: the longest idle connection goes. */

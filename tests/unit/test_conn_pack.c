@@ -231,7 +231,7 @@ static void test_round_trips(void)
 
 		frozen_conn_key(f, &k);
 		CHECK(memcmp(&k, &a.key, sizeof(a.key)) == 0);
-		CHECK(f->last_ns == a.last_ns);
+		CHECK(frozen_conn_last_ns(f) == a.last_ns);
 		CHECK(frozen_conn_id(f) == a.id);
 		memset(&b, 0, sizeof(b));
 		CHECK(conn_thaw(f, &b));
