@@ -5,8 +5,8 @@
  * from the endpoint's ISN, byte counts from each other; a time equal to
  * another (a state began with the peer's last segment) as a 2-bit reference,
  * counters that are zero as a bit. A TIME_WAIT record shrinks from 448 bytes
- * to about 105 (145 with its header, in a 152-byte slab slot); last_sig is
- * left out once no copy of the endpoint's last segment can come (conn_pack.h). */
+ * to about 104 (136 with its header, the idle node); last_sig is left out
+ * once no copy of the endpoint's last segment can come (conn_pack.h). */
 #include <stdlib.h>
 #include <string.h>
 
