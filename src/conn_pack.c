@@ -635,19 +635,24 @@ static void tl_build(void)
 	}
 }
 
+/* Values too large for the short forms: written out as plain bytes. */
+static bool tl_plain(const struct transition *t)
+{
+	return t->side > 1 || t->from > 15 || t->to > 15 || t->cause > 31;
+}
+
 /* t's index in tl_common, or TL_ESCAPE. */
 static unsigned tl_code(const struct transition *t)
 {
+	static bool built;
 	uint32_t key;
 	unsigned h;
-
-	static bool built;
 
 	if (!built) {
 		tl_build();
 		built = true;
 	}
-	if (t->side > 1 || t->from > 15 || t->to > 15 || t->cause > 31)
+	if (tl_plain(t))
 		return TL_ESCAPE;
 	key = tl_key(t->side, t->from, t->to, t->tcp_flags, t->cause, t->packet != 0);
 	for (h = tl_slot(key); tl_slot_key[h]; h = (h + 1) & 255)
@@ -671,7 +676,7 @@ static void pack_timeline(struct wr *w, const struct conn *c)
 
 		put_u8(w, (uint8_t)(code | (same ? TL_SAME : 0)));
 		if (code == TL_ESCAPE) {
-			bool plain = t->side > 1 || t->from > 15 || t->to > 15 || t->cause > 31;
+			bool plain = tl_plain(t);
 
 			put_u8(w, (uint8_t)((t->side == 1 ? T_SERVER : 0) | (t->packet ? 0 : T_NO_PACKET) |
 					    (plain ? T_PLAIN : 0) | (plain ? 0 : t->cause << 3)));
