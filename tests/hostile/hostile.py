@@ -24,8 +24,8 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pcapgen import (ACK, FIN, LINKTYPE_RAW, PSH, RECORD_HEADER_LEN, RST, SKIP, SYN,  # noqa: E402
                      Capture, Conn, check, check_eq, ether, finish, ipv4, ipv6, pcap_header,
-                     pcapng, record_header, run, run_json, states_by_port, tcp, tcp_frame,
-                     write_temp)
+                     main_in_temp_dir, pcapng, record_header, run, run_json, states_by_port, tcp,
+                     tcp_frame, write_temp)
 
 A, B = '10.0.0.1', '10.0.0.2'
 DECODE_REASONS = ('not_ip', 'not_tcp', 'fragment', 'truncated_link', 'truncated_ip',
@@ -708,4 +708,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main_in_temp_dir(main, sys.argv[1:], 'tcpstate-hostile-'))

@@ -8,6 +8,7 @@ predicts tcpstate's "packet N (byte offset O)" from its own construction.
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -201,6 +202,17 @@ def records(pcap_bytes):
         data = pcap_bytes[pos:pos + cl]
         pos += cl
         yield s, (u // 1000 if nano else u), data, wl
+
+
+def main_in_temp_dir(main, argv, prefix):
+    """main(argv) with tempfile's directory a fresh one of its own, removed
+    with everything in it afterwards, so that the files write_temp() makes
+    do not outlive the test."""
+    tempfile.tempdir = tempfile.mkdtemp(prefix=prefix)
+    try:
+        return main(argv)
+    finally:
+        shutil.rmtree(tempfile.tempdir, ignore_errors=True)
 
 
 def write_temp(data, suffix='.pcap'):

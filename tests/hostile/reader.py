@@ -21,11 +21,11 @@ import random
 import re
 import struct
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pcapgen import (ACK, FIN, PSH, SYN,  # noqa: E402
-                     check, check_eq, fail, finish, run, tcp_frame, write_temp)
+                     check, check_eq, fail, finish, main_in_temp_dir, run, tcp_frame,
+                     write_temp)
 
 MAGIC_MICRO, MAGIC_NANO, MAGIC_KUZNETZOV = 0xa1b2c3d4, 0xa1b23c4d, 0xa1b2cd34
 HOST = '<' if sys.byteorder == 'little' else '>'
@@ -391,10 +391,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    tempfile.tempdir = tempfile.mkdtemp(prefix='tcpstate-reader-')
-    try:
-        sys.exit(main(sys.argv[1:]))
-    finally:
-        for name in os.listdir(tempfile.tempdir):
-            os.unlink(os.path.join(tempfile.tempdir, name))
-        os.rmdir(tempfile.tempdir)
+    sys.exit(main_in_temp_dir(main, sys.argv[1:], 'tcpstate-reader-'))
