@@ -78,6 +78,13 @@ void flow_table_thaw(struct flow_table *ft, struct frozen_conn *f, struct conn *
 /* Forget every entry without freeing it (their owner took them all). */
 void flow_table_clear(struct flow_table *ft);
 
+/* Empty the table and hand over every entry in the table's own memory, so
+ * that taking them all needs none more: *n entries, in no particular order,
+ * at the start of an array of *bytes bytes that the caller gives back with
+ * bigmem_free(). NULL, the table unchanged, when even an empty table's
+ * slots cannot be had. */
+struct flow_entry *flow_table_take(struct flow_table *ft, size_t *n, size_t *bytes);
+
 /* Number of connections in the table. */
 size_t flow_table_count(const struct flow_table *ft);
 

@@ -386,6 +386,31 @@ void flow_table_clear(struct flow_table *ft)
 	ft->last = NULL;
 }
 
+struct flow_entry *flow_table_take(struct flow_table *ft, size_t *n, size_t *bytes)
+{
+	_Static_assert(sizeof(struct flow_entry) <= sizeof(struct slot), "an entry fits in its slot");
+	struct slot *fresh = slots_alloc(INITIAL_SLOTS);
+	struct flow_entry *out = (struct flow_entry *)(void *)ft->slots;
+	size_t k = 0;
+
+	if (!fresh)
+		return NULL;
+	/* Entry k goes where slot k was, which has been read: k <= i. */
+	for (size_t i = 0; i <= ft->mask; i++) {
+		struct slot s = ft->slots[i];
+
+		if (s.rec)
+			out[k++] = slot_entry(&s);
+	}
+	*n = k;
+	*bytes = (ft->mask + 1) * sizeof(struct slot);
+	ft->slots = fresh;
+	ft->mask = INITIAL_SLOTS - 1;
+	ft->count = 0;
+	ft->last = NULL;
+	return out;
+}
+
 size_t flow_table_count(const struct flow_table *ft)
 {
 	return ft->count;

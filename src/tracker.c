@@ -1382,37 +1382,79 @@ static void finish_one(struct tracker *t, struct conn *c, uint64_t ref_ns)
 	hand_out(t, c);
 }
 
-/* The scatter below writes all over a large array: its lines are fetched
- * this many ahead. */
-#define SCATTER_AHEAD 16
+/* sort_by_id() cuts the id range into this many buckets. */
+#define SORT_BUCKETS 256
 
-/* Put all[0..n) in id order. Ids are unique and those still open mostly
- * recent, so they usually fill a range not much wider than their number:
- * then each goes straight to its place, without a sort. */
+/* Put all[0..n) in id order, in place, with little more memory: the end
+ * must not need much more than the run. Ids are unique and those still open
+ * mostly recent, so they usually fill a range not much wider than their
+ * number. Then a pass moves each to its bucket (a slice of the range) in
+ * place, swapping (American flag sort), and each bucket, a slice too narrow
+ * to hold many, is copied out and put back in order through a table with a
+ * place for each of its ids: (range / SORT_BUCKETS) times 20 bytes in all,
+ * about 0.1 byte a connection. A range too wide for that, or no memory for
+ * it: qsort. */
 static void sort_by_id(struct by_id *all, size_t n)
 {
-	uint64_t lo = UINT64_MAX, hi = 0;
-	struct idle_node **at;
-	size_t k = 0;
+	size_t start[SORT_BUCKETS + 1] = { 0 }, next[SORT_BUCKETS];
+	uint64_t lo = UINT64_MAX, hi = 0, width;
+	unsigned shift = 0;
+	struct by_id *tmp = NULL;
+	uint32_t *at = NULL;
 
 	for (size_t i = 0; i < n; i++) {
 		lo = all[i].id < lo ? all[i].id : lo;
 		hi = all[i].id > hi ? all[i].id : hi;
 	}
-	if (n < 2 || hi - lo >= 4 * (uint64_t)n ||
-	    !(at = bigmem_alloc((hi - lo + 1) * sizeof(*at)))) {
+	if (n < 2)
+		return;
+	while ((hi - lo) >> shift >= SORT_BUCKETS)
+		shift++;
+	width = (uint64_t)1 << shift;
+	if (hi - lo >= 4 * (uint64_t)n || width >= UINT32_MAX ||
+	    !(tmp = malloc(width * sizeof(*tmp))) || !(at = calloc(width, sizeof(*at)))) {
+		free(tmp);
 		qsort(all, n, sizeof(*all), cmp_id);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (i + SCATTER_AHEAD < n)
-			__builtin_prefetch(&at[all[i + SCATTER_AHEAD].id - lo], 1);
-		at[all[i].id - lo] = all[i].node;
+#define BUCKET(x) ((size_t)(((x).id - lo) >> shift))
+	for (size_t i = 0; i < n; i++)
+		start[BUCKET(all[i]) + 1]++;
+	for (size_t b = 0; b < SORT_BUCKETS; b++) {
+		start[b + 1] += start[b];
+		next[b] = start[b];
 	}
-	for (uint64_t id = lo; id <= hi; id++)
-		if (at[id - lo])
-			all[k++].node = at[id - lo];
-	bigmem_free(at, (hi - lo + 1) * sizeof(*at));
+	for (size_t b = 0; b < SORT_BUCKETS; b++)
+		while (next[b] < start[b + 1]) {
+			struct by_id x = all[next[b]];
+			size_t d;
+
+			while ((d = BUCKET(x)) != b) {
+				struct by_id y = all[next[d]];
+
+				all[next[d]++] = x;
+				x = y;
+			}
+			all[next[b]++] = x;
+		}
+	for (size_t b = 0; b < SORT_BUCKETS; b++) {
+		size_t m = start[b + 1] - start[b], k = start[b];
+		uint64_t base = lo + ((uint64_t)b << shift);
+
+		if (m < 2)
+			continue;
+		memcpy(tmp, all + start[b], m * sizeof(*tmp));
+		for (size_t j = 0; j < m; j++)
+			at[tmp[j].id - base] = (uint32_t)j + 1;
+		for (size_t j = 0; j < width; j++)
+			if (at[j]) {
+				all[k++] = tmp[at[j] - 1];
+				at[j] = 0;
+			}
+	}
+#undef BUCKET
+	free(at);
+	free(tmp);
 }
 
 /* The id of the connection on node n, live or frozen. */
@@ -1475,20 +1517,21 @@ static void record_prefetch(const struct idle_node *n, bool frozen)
 /* Connections go out in the order they were made, as they always have, each
  * settled at the reference time; frozen ones are unpacked one at a time, so
  * memory does not grow. All of them go, so the table and the lists are
- * emptied once at the end rather than one connection at a time. Every
- * connection in the table is on an idle list, found there by its node. */
+ * emptied at once at the start rather than one connection at a time; the
+ * table hands over its entries in its own memory, where they are put in
+ * order, so the end needs hardly more memory than the run. Every connection in the table is on an idle list, found there
+ * by its node. */
 void tracker_finish(struct tracker *t, uint64_t ref_ns)
 {
-	size_t n, pos = 0, k = 0;
-	struct flow_entry e;
+	size_t n, bytes, pos = 0;
+	struct flow_entry *taken, e;
 	struct by_id *all;
 	struct conn *c;
 
 	tracker_drain(t);
-	n = flow_table_count(t->ft);
-	all = bigmem_alloc(n * sizeof(*all));
-	if (!all) {
-		/* No memory to sort them: table order. Removing a connection
+	taken = flow_table_take(t->ft, &n, &bytes);
+	if (!taken) {
+		/* No memory even for that: table order. Removing a connection
 		 * shifts the next one of its run into its slot: look again. */
 		while (flow_table_next(t->ft, &pos, &e)) {
 			c = e.frozen ? thaw(t, e.frozen) : e.conn;
@@ -1498,32 +1541,35 @@ void tracker_finish(struct tracker *t, uint64_t ref_ns)
 		}
 		return;
 	}
-	/* what the table says of each, frozen or not, held in .id until its id
-	 * is read, so that only the lines needed are fetched */
-	while (flow_table_next(t->ft, &pos, &e)) {
-		all[k].node = e.frozen ? &e.frozen->node : &e.conn->node;
-		all[k++].id = e.frozen != NULL;
+	for (int cls = 0; cls < TS_COUNT; cls++)
+		t->idle[cls] = (struct idle_list){ NULL, NULL, NULL };
+	/* Each entry becomes a struct by_id in its place: its node, and whether
+	 * it is frozen held in .id until its id is read, so that only the lines
+	 * needed are fetched. */
+	_Static_assert(sizeof(struct by_id) == sizeof(struct flow_entry), "in place");
+	all = (struct by_id *)(void *)taken;
+	for (size_t i = 0; i < n; i++) {
+		e = taken[i];
+		all[i].node = e.frozen ? &e.frozen->node : &e.conn->node;
+		all[i].id = e.frozen != NULL;
 	}
-	for (size_t i = 0; i < k; i++) {
-		if (i + FINISH_AHEAD < k)
+	for (size_t i = 0; i < n; i++) {
+		if (i + FINISH_AHEAD < n)
 			id_prefetch(all[i + FINISH_AHEAD].node, all[i + FINISH_AHEAD].id);
 		all[i].id = node_id(all[i].node);
 	}
-	sort_by_id(all, k);
-	for (size_t i = 0; i < k; i++) {
+	sort_by_id(all, n);
+	for (size_t i = 0; i < n; i++) {
 		/* the node first, which says what else to fetch when its turn to
 		 * be fetched comes */
-		if (i + 2 * FINISH_AHEAD < k)
+		if (i + 2 * FINISH_AHEAD < n)
 			__builtin_prefetch(all[i + 2 * FINISH_AHEAD].node);
-		if (i + FINISH_AHEAD < k)
+		if (i + FINISH_AHEAD < n)
 			record_prefetch(all[i + FINISH_AHEAD].node, all[i + FINISH_AHEAD].node->frozen);
 		if ((c = finish_live(t, all[i].node))) {
 			settle(t, c, ref_ns);
 			hand_out(t, c);
 		}
 	}
-	flow_table_clear(t->ft);
-	for (int cls = 0; cls < TS_COUNT; cls++)
-		t->idle[cls] = (struct idle_list){ NULL, NULL, NULL };
-	bigmem_free(all, n * sizeof(*all));
+	bigmem_free(all, bytes);
 }

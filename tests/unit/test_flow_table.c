@@ -1,9 +1,10 @@
 /* test_flow_table.c - canonical keys (both directions, one entry), lookups,
  * removal, a table of 200k connections (forces many expansions), look-ups
  * with hints gone stale, and records frozen and thawed in place, found by
- * the hash their node carries. */
+ * the hash their node carries, and every entry taken at once. */
 #include <stdlib.h>
 
+#include "bigmem.h"
 #include "conn_pack.h"
 #include "conn_pool.h"
 #include "flow_table.h"
@@ -275,11 +276,76 @@ static void test_frozen_in_place(void)
 	conn_pool_release(pool);
 }
 
+/* Taking every entry: each once, live or frozen as it was, in the table's
+ * own memory; the table is empty and works again afterwards. */
+static void test_take(void)
+{
+	struct flow_table *ft = flow_table_create();
+	struct conn_pool *pool = conn_pool_create();
+	enum { N = 5000 };
+	static struct conn *live[N];
+	static struct frozen_conn *cold[N];
+	static unsigned char seen[N];
+	struct flow_entry *all;
+	size_t n = 0, bytes = 0, bad = 0;
+
+	CHECK(ft != NULL && pool != NULL);
+	for (uint32_t i = 0; i < N; i++) {
+		live[i] = conn_pool_alloc(pool);
+		CHECK(live[i] != NULL);
+		live[i]->key = key_of(i);
+		live[i]->id = i + 1;
+		CHECK(flow_table_add(ft, live[i]));
+		if (i % 4 == 0) {
+			cold[i] = conn_freeze(live[i], pool, 0);
+			CHECK(cold[i] != NULL);
+			flow_table_freeze(ft, live[i], cold[i]);
+			conn_destroy(live[i]);
+			live[i] = NULL;
+		}
+	}
+	all = flow_table_take(ft, &n, &bytes);
+	CHECK(all != NULL);
+	CHECK_EQ_INT(n, N);
+	CHECK(bytes >= N * sizeof(*all));
+	CHECK_EQ_INT(flow_table_count(ft), 0);
+	for (size_t j = 0; all && j < n; j++) {
+		uint64_t id = all[j].frozen ? frozen_conn_id(all[j].frozen) : all[j].conn->id;
+		uint32_t i = (uint32_t)(id - 1);
+
+		if (id < 1 || id > N || seen[i]++ || (all[j].conn != NULL) == (all[j].frozen != NULL) ||
+		    (i % 4 == 0 ? all[j].frozen != cold[i] : all[j].conn != live[i]))
+			bad++;
+	}
+	CHECK_EQ_INT(bad, 0);
+	for (uint32_t i = 0; i < N; i++) {
+		struct flow_key k = key_of(i);
+
+		CHECK(flow_table_lookup(ft, &k, flow_key_hash(&k), NULL).conn == NULL);
+		if (i % 4 == 0)
+			frozen_conn_destroy(cold[i]);
+		else
+			conn_destroy(live[i]);
+	}
+	bigmem_free(all, bytes);
+	/* empty, and in use again */
+	live[0] = conn_pool_alloc(pool);
+	CHECK(live[0] != NULL);
+	live[0]->key = key_of(7);
+	CHECK(flow_table_add(ft, live[0]));
+	CHECK(flow_table_find(ft, &live[0]->key) == live[0]);
+	flow_table_remove(ft, live[0]);
+	conn_destroy(live[0]);
+	flow_table_destroy(ft);
+	conn_pool_release(pool);
+}
+
 int main(void)
 {
 	test_canonical();
 	test_many();
 	test_hints();
 	test_frozen_in_place();
+	test_take();
 	return test_done("flow_table");
 }

@@ -691,6 +691,88 @@ static void test_copies(void)
 	run_free(&r);
 }
 
+/* ---- the end: what is still held goes out in id order ---- */
+
+struct id_sink {
+	uint64_t ids[8192];
+	size_t n;
+};
+
+static bool take_id(void *ctx, struct conn *c)
+{
+	struct id_sink *s = ctx;
+
+	if (s->n < sizeof(s->ids) / sizeof(s->ids[0]))
+		s->ids[s->n] = c->id;
+	s->n++;
+	return false;     /* the tracker frees it */
+}
+
+/* N handshakes (connection i from port 1024 + i at i ms, id i + 1); all but
+ * every keep_every-th reset at once, and retired 5 s later; of those kept,
+ * the first half idle since (packed by the end), the second half busy again
+ * at 19.5 s (still live). At 20 s one SYN more (id N + 1) moves the clock, so
+ * the resets are gone; then the end. Whatever order the table holds them
+ * in, the end hands the rest out in id order: consecutive ids (keep_every
+ * 1: the in-place bucket sort without holes), every third (with holes), or
+ * every tenth, a range too wide for the buckets (qsort). */
+static void finish_order(unsigned keep_every)
+{
+	enum { N = 6000 };
+	struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S };
+	struct id_sink *s = calloc(1, sizeof(*s));
+	struct tracker_sink sk = { .retired = take_id, .ctx = s };
+	struct tracker *t = tracker_create(&cfg, &sk);
+	size_t before, kept = (N + keep_every - 1) / keep_every;
+	uint64_t number = 0;
+	struct packet p;
+	bool ordered = true;
+
+	for (unsigned i = 0; i < N; i++) {
+		uint16_t port = (uint16_t)(1024 + i);
+
+		p = segment_make(C, port, 80, SYN, 1000, 0, 0, i, ++number, 65535);
+		tracker_packet(t, &p);
+		p = segment_make(SV, port, 80, SA, 5000, 1001, 0, i, ++number, 65535);
+		tracker_packet(t, &p);
+		p = segment_make(C, port, 80, A, 1001, 5001, 0, i, ++number, 65535);
+		tracker_packet(t, &p);
+		if (i % keep_every) {
+			p = segment_make(C, port, 80, RA, 1001, 5001, 0, i, ++number, 0);
+			tracker_packet(t, &p);
+		}
+	}
+	for (unsigned i = N / 2; i < N; i += keep_every) {
+		p = segment_make(C, (uint16_t)(1024 + i), 80, A, 1001, 5001, 0, 19500, ++number, 65535);
+		tracker_packet(t, &p);
+	}
+	p = segment_make(C, 65000, 80, SYN, 1000, 0, 0, 20000, ++number, 65535);
+	tracker_packet(t, &p);
+	tracker_drain(t);
+	before = s->n;
+	CHECK_EQ_INT(before, N - kept);           /* every reset one, and only those */
+	CHECK(tracker_stats(t)->frozen > 0);                     /* some go out packed, */
+	tracker_finish(t, T0 + 20000 * MS);
+	CHECK_EQ_INT(s->n - before, kept + 1);    /* the rest at the end */
+	for (size_t i = before + 1; i < s->n; i++)
+		ordered &= s->ids[i - 1] < s->ids[i];
+	CHECK(ordered);
+	if (s->n == before + kept + 1) {
+		CHECK_EQ_INT(s->ids[before], 1);
+		CHECK_EQ_INT(s->ids[s->n - 2], 1 + (kept - 1) * keep_every);
+		CHECK_EQ_INT(s->ids[s->n - 1], N + 1);
+	}
+	tracker_destroy(t);
+	free(s);
+}
+
+static void test_finish_in_id_order(void)
+{
+	finish_order(1);
+	finish_order(3);
+	finish_order(10);
+}
+
 int main(void)
 {
 	test_open_close_client_first();
@@ -707,5 +789,6 @@ int main(void)
 	test_crossing();
 	test_copies();
 	test_lone_syn_packs_short();
+	test_finish_in_id_order();
 	return test_done("tracker");
 }
