@@ -661,6 +661,41 @@ static unsigned tl_code(const struct transition *t)
 	return TL_ESCAPE;
 }
 
+/* A change's time when it is not its segment's: most often where one
+ * endpoint's state began (each endpoint's last change is), which the record
+ * holds already; else a difference from the change before, most often
+ * small. One varint: TLT_SINCE + role for the former, TLT_NEAR + the folded
+ * difference for a small one; TLT_FAR and the difference after it for any
+ * other, so that no difference is too large. */
+enum { TLT_SINCE = 0, TLT_FAR = 2, TLT_NEAR = 3 };
+
+static void put_tl_ts(struct wr *w, const struct conn *c, uint64_t ts, uint64_t prev)
+{
+	int64_t d = (int64_t)(ts - prev);
+	uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+
+	if (ts == c->peer[0].since_ns || ts == c->peer[1].since_ns) {
+		put_u8(w, (uint8_t)(TLT_SINCE + (ts == c->peer[0].since_ns ? 0 : 1)));
+	} else if (z < (uint64_t)1 << 62) {
+		put_uv(w, TLT_NEAR + z);
+	} else {
+		put_u8(w, TLT_FAR);
+		put_uv(w, z);
+	}
+}
+
+static uint64_t get_tl_ts(struct rdr *rd, const struct conn *c, uint64_t prev)
+{
+	uint64_t v = get_uv(rd);
+
+	if (v < TLT_FAR)
+		return c->peer[v].since_ns;
+	if (v == TLT_FAR)
+		return get_delta(rd, prev);
+	v -= TLT_NEAR;
+	return prev + ((v >> 1) ^ (uint64_t)-(int64_t)(v & 1));
+}
+
 static void pack_timeline(struct wr *w, const struct conn *c)
 {
 	uint64_t prev_ts = c->first_ns, prev_packet = c->first_packet;
@@ -687,7 +722,7 @@ static void pack_timeline(struct wr *w, const struct conn *c)
 			put_u8(w, t->tcp_flags);
 		}
 		if (!same) {
-			put_delta(w, t->ts_ns, prev_ts);
+			put_tl_ts(w, c, t->ts_ns, prev_ts);
 			if (t->packet)
 				put_delta(w, t->packet, prev_packet);
 		}
@@ -747,7 +782,7 @@ static bool unpack_timeline(struct rdr *rd, struct conn *c)
 			t->ts_ns = prev_ts;
 			t->packet = has_packet ? prev_packet : 0;
 		} else {
-			t->ts_ns = get_delta(rd, prev_ts);
+			t->ts_ns = get_tl_ts(rd, c, prev_ts);
 			t->packet = has_packet ? get_delta(rd, prev_packet) : 0;
 		}
 		prev_ts = t->ts_ns;

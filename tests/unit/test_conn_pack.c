@@ -185,6 +185,8 @@ static void fill(struct conn *c, int round)
 			t->cause = odd ? (uint8_t)rnd() : (uint8_t)(rnd() % 8);
 			if (rnd() % 2)   /* a change connections often make: one byte */
 				common_change(t);
+			if (rnd() % 6 == 0)  /* where an endpoint's state began */
+				t->ts_ns = c->peer[rnd() % 2].since_ns;
 			if (rnd() % 3 == 0)  /* the same segment as the change before */
 				t->ts_ns = i ? t[-1].ts_ns : c->first_ns;
 			if (rnd() % 3 == 0)
@@ -533,6 +535,9 @@ static void test_timeline_short(void)
 		tl[i].packet = packet;
 	}
 	c.last_ns = ts;
+	/* each endpoint's state began with its last change */
+	c.peer[ROLE_CLIENT].since_ns = tl[8].ts_ns;
+	c.peer[ROLE_SERVER].since_ns = tl[9].ts_ns;
 	c.tl = tl;
 	c.tl_len = c.tl_cap = N_COMMON;
 	CHECK(round_trip_tl(pool, &c, c.last_ns, &lone));
@@ -545,10 +550,11 @@ static void test_timeline_short(void)
 		size_t cost = frozen_conn_size(with) - frozen_conn_size(without);
 
 		/* cap and length, a byte a change, 4 + 2 bytes for each of the
-		 * segments after the first */
-		if (cost > 2 + N_COMMON + 6 * 6)
+		 * segments after the first but the two that began an endpoint's
+		 * last state, 1 + 2 for those */
+		if (cost > 2 + N_COMMON + 4 * 6 + 2 * 3)
 			fprintf(stderr, "a clean timeline packs in %zu bytes\n", cost);
-		CHECK(cost <= 2 + N_COMMON + 6 * 6);
+		CHECK(cost <= 2 + N_COMMON + 4 * 6 + 2 * 3);
 	}
 	frozen_conn_destroy(with);
 	frozen_conn_destroy(without);
