@@ -61,9 +61,10 @@ bool conn_closed_cleanly(const struct conn *c)
 bool conn_timeline_add(struct conn *c, const struct transition *t)
 {
 	if (c->tl_len == c->tl_cap) {
-		/* A connection opened and closed cleanly makes 9 or 10 changes:
-		 * one allocation holds them. */
-		uint32_t cap = c->tl_cap ? c->tl_cap * 2 : 10;
+		/* An open connection has made 4 changes (the handshake) and
+		 * most of those live are open; one closed cleanly makes 9 or 10:
+		 * room for 4, then 10, then twice as many each time. */
+		uint32_t cap = !c->tl_cap ? 4 : c->tl_cap < 10 ? 10 : c->tl_cap * 2;
 		struct transition *n = realloc(c->tl, (size_t)cap * sizeof(*n));
 
 		if (!n)
