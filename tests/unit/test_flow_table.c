@@ -216,6 +216,35 @@ static void test_hints(void)
 	free(by_i);
 }
 
+/* n records (key_of(i), id i + 1) added to the table, every `every`-th frozen
+ * as soon as it is in, while the table grows: live[i] or cold[i] is set.
+ * Each node carries its key's hash, live or frozen. */
+static void fill(struct flow_table *ft, struct conn_pool *pool, uint32_t n, uint32_t every,
+		 struct conn **live, struct frozen_conn **cold)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct flow_key k = key_of(i);
+
+		live[i] = conn_pool_alloc(pool);
+		cold[i] = NULL;
+		CHECK(live[i] != NULL);
+		if (!live[i])
+			continue;
+		live[i]->key = k;
+		live[i]->id = i + 1;
+		CHECK(flow_table_add(ft, live[i]));
+		CHECK_EQ_INT(live[i]->node.hash, flow_key_hash(&k));
+		if (i % every == 0) {
+			cold[i] = conn_freeze(live[i], pool, 0);
+			CHECK(cold[i] != NULL);
+			flow_table_freeze(ft, live[i], cold[i]);
+			conn_destroy(live[i]);
+			live[i] = NULL;
+			CHECK_EQ_INT(cold[i]->node.hash, flow_key_hash(&k));
+		}
+	}
+}
+
 /* Freezing and thawing swap the record in a slot that is found from the
  * hash the node carries (not by hashing the key again): the hash must go
  * from the live record to the frozen one and back, through growth of the
@@ -229,25 +258,7 @@ static void test_frozen_in_place(void)
 	static struct frozen_conn *cold[N];
 
 	CHECK(ft != NULL && pool != NULL);
-	for (uint32_t i = 0; i < N; i++) {
-		struct flow_key k = key_of(i);
-
-		live[i] = conn_pool_alloc(pool);
-		CHECK(live[i] != NULL);
-		live[i]->key = k;
-		live[i]->id = i + 1;
-		CHECK(flow_table_add(ft, live[i]));
-		CHECK_EQ_INT(live[i]->node.hash, flow_key_hash(&k));
-		/* every third frozen as soon as it is in, while the table grows */
-		if (i % 3 == 0) {
-			cold[i] = conn_freeze(live[i], pool, 0);
-			CHECK(cold[i] != NULL);
-			flow_table_freeze(ft, live[i], cold[i]);
-			conn_destroy(live[i]);
-			live[i] = NULL;
-			CHECK_EQ_INT(cold[i]->node.hash, flow_key_hash(&k));
-		}
-	}
+	fill(ft, pool, N, 3, live, cold);
 	for (uint32_t i = 0; i < N; i += 3) {
 		struct flow_key k = key_of(i);
 		struct flow_entry e = flow_table_lookup(ft, &k, flow_key_hash(&k), NULL);
@@ -290,20 +301,7 @@ static void test_take(void)
 	size_t n = 0, bytes = 0, bad = 0;
 
 	CHECK(ft != NULL && pool != NULL);
-	for (uint32_t i = 0; i < N; i++) {
-		live[i] = conn_pool_alloc(pool);
-		CHECK(live[i] != NULL);
-		live[i]->key = key_of(i);
-		live[i]->id = i + 1;
-		CHECK(flow_table_add(ft, live[i]));
-		if (i % 4 == 0) {
-			cold[i] = conn_freeze(live[i], pool, 0);
-			CHECK(cold[i] != NULL);
-			flow_table_freeze(ft, live[i], cold[i]);
-			conn_destroy(live[i]);
-			live[i] = NULL;
-		}
-	}
+	fill(ft, pool, N, 4, live, cold);
 	all = flow_table_take(ft, &n, &bytes);
 	CHECK(all != NULL);
 	CHECK_EQ_INT(n, N);
