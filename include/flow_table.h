@@ -75,9 +75,6 @@ void flow_table_remove(struct flow_table *ft, struct conn *c);
 void flow_table_freeze(struct flow_table *ft, struct conn *c, struct frozen_conn *f);
 void flow_table_thaw(struct flow_table *ft, struct frozen_conn *f, struct conn *c);
 
-/* Forget every entry without freeing it (their owner took them all). */
-void flow_table_clear(struct flow_table *ft);
-
 /* Empty the table and hand over every entry in the table's own memory, so
  * that taking them all needs none more: *n entries, in no particular order,
  * at the start of an array of *bytes bytes that the caller gives back with

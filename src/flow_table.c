@@ -371,21 +371,6 @@ void flow_table_thaw(struct flow_table *ft, struct frozen_conn *f, struct conn *
 	}
 }
 
-void flow_table_clear(struct flow_table *ft)
-{
-	struct slot *fresh = slots_alloc(INITIAL_SLOTS);
-
-	if (fresh) {
-		slots_free(ft->slots, ft->mask + 1);
-		ft->slots = fresh;
-		ft->mask = INITIAL_SLOTS - 1;
-	} else {
-		memset(ft->slots, 0, (ft->mask + 1) * sizeof(*ft->slots));
-	}
-	ft->count = 0;
-	ft->last = NULL;
-}
-
 struct flow_entry *flow_table_take(struct flow_table *ft, size_t *n, size_t *bytes)
 {
 	_Static_assert(sizeof(struct flow_entry) <= sizeof(struct slot), "an entry fits in its slot");

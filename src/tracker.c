@@ -1386,6 +1386,11 @@ static void finish_one(struct tracker *t, struct conn *c, uint64_t ref_ns)
 /* sort_by_id() cuts the id range into this many buckets. */
 #define SORT_BUCKETS 256
 
+static size_t bucket_of(uint64_t id, uint64_t lo, unsigned shift)
+{
+	return (size_t)((id - lo) >> shift);
+}
+
 /* Put all[0..n) in id order, in place, with little more memory: the end
  * must not need much more than the run. Ids are unique and those still open
  * mostly recent, so they usually fill a range not much wider than their
@@ -1418,9 +1423,8 @@ static void sort_by_id(struct by_id *all, size_t n)
 		qsort(all, n, sizeof(*all), cmp_id);
 		return;
 	}
-#define BUCKET(x) ((size_t)(((x).id - lo) >> shift))
 	for (size_t i = 0; i < n; i++)
-		start[BUCKET(all[i]) + 1]++;
+		start[bucket_of(all[i].id, lo, shift) + 1]++;
 	for (size_t b = 0; b < SORT_BUCKETS; b++) {
 		start[b + 1] += start[b];
 		next[b] = start[b];
@@ -1430,7 +1434,7 @@ static void sort_by_id(struct by_id *all, size_t n)
 			struct by_id x = all[next[b]];
 			size_t d;
 
-			while ((d = BUCKET(x)) != b) {
+			while ((d = bucket_of(x.id, lo, shift)) != b) {
 				struct by_id y = all[next[d]];
 
 				all[next[d]++] = x;
@@ -1453,7 +1457,6 @@ static void sort_by_id(struct by_id *all, size_t n)
 				at[j] = 0;
 			}
 	}
-#undef BUCKET
 	free(at);
 	free(tmp);
 }
