@@ -1523,8 +1523,8 @@ static void record_prefetch(const struct idle_node *n, bool frozen)
  * memory does not grow. All of them go, so the table and the lists are
  * emptied at once at the start rather than one connection at a time; the
  * table hands over its entries in its own memory, where they are put in
- * order, so the end needs hardly more memory than the run. Every connection in the table is on an idle list, found there
- * by its node. */
+ * order, so the end needs hardly more memory than the run. Every connection
+ * in the table is on an idle list, found there by its node. */
 void tracker_finish(struct tracker *t, uint64_t ref_ns)
 {
 	size_t n, bytes, pos = 0;
