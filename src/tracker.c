@@ -1383,8 +1383,10 @@ static void finish_one(struct tracker *t, struct conn *c, uint64_t ref_ns)
 	hand_out(t, c);
 }
 
-/* sort_by_id() cuts the id range into this many buckets. */
+/* sort_by_id() cuts the id range into this many buckets, and fetches a
+ * bucket's next places this many ahead. */
 #define SORT_BUCKETS 256
+#define SORT_AHEAD 8
 
 static size_t bucket_of(uint64_t id, uint64_t lo, unsigned shift)
 {
@@ -1439,6 +1441,9 @@ static void sort_by_id(struct by_id *all, size_t n)
 
 				all[next[d]++] = x;
 				x = y;
+				/* each bucket fills in order: fetch where it goes on */
+				if (next[d] + SORT_AHEAD < n)
+					__builtin_prefetch(&all[next[d] + SORT_AHEAD], 1);
 			}
 			all[next[b]++] = x;
 		}
