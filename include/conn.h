@@ -208,12 +208,11 @@ static inline void conn_prefetch(const struct conn *c)
 /* Append a transition to the timeline (grows it; false on out of memory). */
 bool conn_timeline_add(struct conn *c, const struct transition *t);
 
-/* A timeline array with room for cap changes, and giving one back (tl may
- * be NULL). Arrays of the usual sizes are reused; any of them may also be
- * released with free(). conn_tl_trim() frees those kept. */
-struct transition *conn_tl_alloc(uint32_t cap);
-void conn_tl_free(struct transition *tl, uint32_t cap);
-void conn_tl_trim(void);
+/* A timeline array with room for cap changes for c, and giving one of c's
+ * back (tl may be NULL). A pooled record's pool keeps arrays of the usual
+ * sizes for reuse; any of them may also be released with free(). */
+struct transition *conn_tl_alloc(const struct conn *c, uint32_t cap);
+void conn_tl_free(const struct conn *c, struct transition *tl, uint32_t cap);
 
 /* c->rare, allocated (zeroed) if it was not yet; NULL on out of memory. */
 struct conn_rare *conn_rare_get(struct conn *c);

@@ -59,84 +59,26 @@ bool conn_closed_cleanly(const struct conn *c)
 	       !(c->flags & (CF_RESET | CF_REFUSED | CF_ANOMALY));
 }
 
-/* Timeline arrays of the two usual sizes are kept for reuse when given
- * back. A connection's timeline is allocated when it opens, grown once when
- * it closes, given back when the connection is packed, allocated again when
- * it is unpacked and given back when it is written: malloc's slow paths took
- * a twentieth of a JSON run's cycles. Each kept array is an ordinary malloc()
- * block, so free() may release one too. The lists are the process's (the
- * tracker is single-threaded) and bounded; under AddressSanitizer nothing is
- * kept, so a use after free is still caught. */
-#if defined(__SANITIZE_ADDRESS__)
-#define TL_KEEP_NONE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TL_KEEP_NONE 1
-#endif
-#endif
-
+/* Timeline arrays of the usual sizes are kept for reuse by the pool of a
+ * pooled record (conn_pool_tl_take/keep): a connection's timeline is
+ * allocated when it opens, grown once when it closes, given back when the
+ * connection is packed, allocated again when it is unpacked and given back
+ * when it is written, and malloc's slow paths took a twentieth of a JSON
+ * run's cycles. Any other comes from malloc. */
 #define TL_SMALL 4       /* the handshake's changes, as most live connections have made */
 #define TL_USUAL 10      /* a clean close makes 9 or 10 */
-#define TL_KEEP 65536    /* arrays kept at most, per size */
 
-struct tl_kept {
-	struct tl_kept *next;
-};
-
-static struct {
-	struct tl_kept *head;
-	size_t n;
-} tl_keep[2];
-
-static int tl_keep_index(uint32_t cap)
+struct transition *conn_tl_alloc(const struct conn *c, uint32_t cap)
 {
-#ifdef TL_KEEP_NONE
-	(void)cap;
-	return -1;
-#else
-	return cap == TL_SMALL ? 0 : cap == TL_USUAL ? 1 : -1;
-#endif
+	void *p = c->pooled ? conn_pool_tl_take(c, cap) : NULL;
+
+	return p ? p : malloc((cap ? cap : 1) * sizeof(struct transition));
 }
 
-struct transition *conn_tl_alloc(uint32_t cap)
+void conn_tl_free(const struct conn *c, struct transition *tl, uint32_t cap)
 {
-	int k = tl_keep_index(cap);
-	struct tl_kept *a;
-
-	if (k >= 0 && (a = tl_keep[k].head)) {
-		tl_keep[k].head = a->next;
-		tl_keep[k].n--;
-		return (struct transition *)(void *)a;
-	}
-	return malloc((cap ? cap : 1) * sizeof(struct transition));
-}
-
-void conn_tl_free(struct transition *tl, uint32_t cap)
-{
-	int k = tl_keep_index(cap);
-
-	if (tl && k >= 0 && tl_keep[k].n < TL_KEEP) {
-		struct tl_kept *a = (struct tl_kept *)(void *)tl;
-
-		a->next = tl_keep[k].head;
-		tl_keep[k].head = a;
-		tl_keep[k].n++;
-		return;
-	}
-	free(tl);
-}
-
-void conn_tl_trim(void)
-{
-	for (int k = 0; k < 2; k++) {
-		while (tl_keep[k].head) {
-			struct tl_kept *a = tl_keep[k].head;
-
-			tl_keep[k].head = a->next;
-			free(a);
-		}
-		tl_keep[k].n = 0;
-	}
+	if (tl && !(c->pooled && conn_pool_tl_keep(c, tl, cap)))
+		free(tl);
 }
 
 bool conn_timeline_add(struct conn *c, const struct transition *t)
@@ -144,13 +86,13 @@ bool conn_timeline_add(struct conn *c, const struct transition *t)
 	if (c->tl_len == c->tl_cap) {
 		/* room for 4, then 10, then twice as many each time */
 		uint32_t cap = !c->tl_cap ? TL_SMALL : c->tl_cap < TL_USUAL ? TL_USUAL : c->tl_cap * 2;
-		struct transition *n = conn_tl_alloc(cap);
+		struct transition *n = conn_tl_alloc(c, cap);
 
 		if (!n)
 			return false;
 		if (c->tl_len)
 			memcpy(n, c->tl, (size_t)c->tl_len * sizeof(*n));
-		conn_tl_free(c->tl, c->tl_cap);
+		conn_tl_free(c, c->tl, c->tl_cap);
 		c->tl = n;
 		c->tl_cap = cap;
 	}
@@ -169,7 +111,7 @@ void conn_destroy(struct conn *c)
 {
 	if (!c)
 		return;
-	conn_tl_free(c->tl, c->tl_cap);
+	conn_tl_free(c, c->tl, c->tl_cap);
 	free(c->rare);
 	if (c->pooled)
 		conn_pool_free(c);

@@ -738,7 +738,7 @@ static bool unpack_timeline(struct rdr *rd, struct conn *c)
 
 	c->tl_cap = (uint32_t)get_uv(rd);
 	c->tl_len = (uint32_t)get_uv(rd);
-	c->tl = conn_tl_alloc(c->tl_cap);
+	c->tl = conn_tl_alloc(c, c->tl_cap);
 	if (!c->tl)
 		return false;
 	for (uint32_t i = 0; i < c->tl_len; i++) {
@@ -1002,7 +1002,7 @@ static bool thaw_lone(struct rdr *rd, uint8_t first, uint64_t last_ns, struct co
 	if (!(first & K_TIMELINE))
 		return true;
 	c->tl_cap = (uint32_t)get_uv(rd);
-	if (!(c->tl = conn_tl_alloc(c->tl_cap)))
+	if (!(c->tl = conn_tl_alloc(c, c->tl_cap)))
 		return false;
 	c->tl_len = 1;
 	c->tl[0] = lone_change(&v);
@@ -1123,7 +1123,7 @@ size_t frozen_conn_size(const struct frozen_conn *f)
 
 	memset(&c, 0, sizeof(c));
 	ok = thaw_from(f, &c, &rd);
-	conn_tl_free(c.tl, c.tl_cap);
+	conn_tl_free(&c, c.tl, c.tl_cap);
 	return ok ? sizeof(*f) + (size_t)(rd.p - f->data) : 0;
 }
 

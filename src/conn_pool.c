@@ -97,7 +97,12 @@ struct conn_pool {
 	size_t slabs_used;        /* arena slabs holding records */
 	size_t free_backed;       /* free arena slabs whose pages are still there */
 	int released;             /* the owner is gone: free when nothing is live */
+	struct free_slot *tl_kept[2];  /* timeline arrays for 4 and 10 changes (conn.c) */
+	size_t tl_n[2];
 };
+
+/* Timeline arrays kept at most, per size. */
+#define TL_KEEP 65536
 
 _Static_assert(sizeof(struct chunk) <= 64, "chunk header must fit in one slot");
 
@@ -137,6 +142,19 @@ static void *map_huge(void)
 struct conn_pool *conn_pool_create(void)
 {
 	return calloc(1, sizeof(struct conn_pool));
+}
+
+static void tl_trim(struct conn_pool *pool)
+{
+	for (int k = 0; k < 2; k++) {
+		while (pool->tl_kept[k]) {
+			struct free_slot *f = pool->tl_kept[k];
+
+			pool->tl_kept[k] = f->next;
+			free(f);
+		}
+		pool->tl_n[k] = 0;
+	}
 }
 
 static void pool_free_all(struct conn_pool *pool)
@@ -193,10 +211,15 @@ struct conn *conn_pool_alloc(struct conn_pool *pool)
 }
 #endif
 
+/* A pooled record's pool, from the header at the start of its chunk. */
+static inline struct conn_pool *pool_of(const struct conn *c)
+{
+	return ((const struct chunk *)((uintptr_t)c & ~(uintptr_t)(CHUNK_BYTES - 1)))->pool;
+}
+
 void conn_pool_free(struct conn *c)
 {
-	struct chunk *ch = (struct chunk *)((uintptr_t)c & ~(uintptr_t)(CHUNK_BYTES - 1));
-	struct conn_pool *pool = ch->pool;
+	struct conn_pool *pool = pool_of(c);
 	struct free_slot *f = (struct free_slot *)c;
 
 	f->next = pool->free;
@@ -204,6 +227,56 @@ void conn_pool_free(struct conn *c)
 	if (--pool->live == 0 && pool->packed_live == 0 && pool->released)
 		pool_free_all(pool);
 }
+
+#ifdef POOL_USE_MALLOC
+void *conn_pool_tl_take(const struct conn *c, uint32_t cap)
+{
+	(void)c;
+	(void)cap;
+	return NULL;
+}
+
+bool conn_pool_tl_keep(const struct conn *c, void *tl, uint32_t cap)
+{
+	(void)c;
+	(void)tl;
+	(void)cap;
+	return false;
+}
+#else
+/* The list for arrays of cap changes, or -1. */
+static int tl_index(uint32_t cap)
+{
+	return cap == 4 ? 0 : cap == 10 ? 1 : -1;
+}
+
+void *conn_pool_tl_take(const struct conn *c, uint32_t cap)
+{
+	struct conn_pool *pool = pool_of(c);
+	int k = tl_index(cap);
+	struct free_slot *f;
+
+	if (k < 0 || !(f = pool->tl_kept[k]))
+		return NULL;
+	pool->tl_kept[k] = f->next;
+	pool->tl_n[k]--;
+	return f;
+}
+
+bool conn_pool_tl_keep(const struct conn *c, void *tl, uint32_t cap)
+{
+	struct conn_pool *pool = pool_of(c);
+	int k = tl_index(cap);
+	struct free_slot *f = tl;
+
+	if (k < 0 || pool->released || pool->tl_n[k] == TL_KEEP)
+		return false;
+	f->next = pool->tl_kept[k];
+	pool->tl_kept[k] = f;
+	pool->tl_n[k]++;
+	return true;
+}
+#endif
 
 #ifdef POOL_USE_MALLOC
 void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n)
@@ -452,6 +525,7 @@ void conn_pool_release(struct conn_pool *pool)
 	if (!pool)
 		return;
 	pool->released = 1;
+	tl_trim(pool);
 	if (pool->live == 0 && pool->packed_live == 0)
 		pool_free_all(pool);
 }

@@ -128,7 +128,6 @@ void tracker_destroy(struct tracker *t)
 		return;
 	flow_table_destroy(t->ft);
 	conn_pool_release(t->pool);
-	conn_tl_trim();
 	free(t);
 }
 
@@ -594,9 +593,9 @@ void tracker_foreach(struct tracker *t, void (*fn)(void *ctx, const struct conn 
 			fn(ctx, e.conn);
 		} else if (conn_thaw(e.frozen, &scratch)) {
 			fn(ctx, &scratch);
-			conn_tl_free(scratch.tl, scratch.tl_cap);
+			conn_tl_free(&scratch, scratch.tl, scratch.tl_cap);
 		} else {
-			conn_tl_free(scratch.tl, scratch.tl_cap);
+			conn_tl_free(&scratch, scratch.tl, scratch.tl_cap);
 			t->st.oom++;
 		}
 	}

@@ -388,9 +388,9 @@ static bool round_trip_tl(struct conn_pool *pool, const struct conn *c, uint64_t
 		return false;
 	*lone = frozen_conn_is_lone(f);
 	memset(&b, 0, sizeof(b));
-	b.pooled = c->pooled;
 	b.node = c->node;
-	same = conn_thaw(f, &b);
+	same = conn_thaw(f, &b);   /* into a record of the stack: not pooled */
+	b.pooled = c->pooled;
 	if (same && c->tl) {
 		same = b.tl && b.tl_len == c->tl_len && b.tl_cap == c->tl_cap &&
 		       same_transitions(b.tl, c->tl, c->tl_len);
