@@ -208,6 +208,12 @@ static inline void conn_prefetch(const struct conn *c)
 /* Append a transition to the timeline (grows it; false on out of memory). */
 bool conn_timeline_add(struct conn *c, const struct transition *t);
 
+/* A timeline's room: for the handshake's 4 changes (as most live
+ * connections have made), then 10 (a clean close makes 9 or 10), then twice
+ * as many each time. */
+#define CONN_TL_SMALL 4
+#define CONN_TL_USUAL 10
+
 /* A timeline array with room for cap changes for c, and giving one of c's
  * back (tl may be NULL). A pooled record's pool keeps arrays of the usual
  * sizes for reuse; any of them may also be released with free(). */

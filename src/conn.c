@@ -65,9 +65,6 @@ bool conn_closed_cleanly(const struct conn *c)
  * connection is packed, allocated again when it is unpacked and given back
  * when it is written, and malloc's slow paths took a twentieth of a JSON
  * run's cycles. Any other comes from malloc. */
-#define TL_SMALL 4       /* the handshake's changes, as most live connections have made */
-#define TL_USUAL 10      /* a clean close makes 9 or 10 */
-
 struct transition *conn_tl_alloc(const struct conn *c, uint32_t cap)
 {
 	void *p = c->pooled ? conn_pool_tl_take(c, cap) : NULL;
@@ -84,8 +81,8 @@ void conn_tl_free(const struct conn *c, struct transition *tl, uint32_t cap)
 bool conn_timeline_add(struct conn *c, const struct transition *t)
 {
 	if (c->tl_len == c->tl_cap) {
-		/* room for 4, then 10, then twice as many each time */
-		uint32_t cap = !c->tl_cap ? TL_SMALL : c->tl_cap < TL_USUAL ? TL_USUAL : c->tl_cap * 2;
+		uint32_t cap = !c->tl_cap ? CONN_TL_SMALL :
+			       c->tl_cap < CONN_TL_USUAL ? CONN_TL_USUAL : c->tl_cap * 2;
 		struct transition *n = conn_tl_alloc(c, cap);
 
 		if (!n)

@@ -97,7 +97,7 @@ struct conn_pool {
 	size_t slabs_used;        /* arena slabs holding records */
 	size_t free_backed;       /* free arena slabs whose pages are still there */
 	int released;             /* the owner is gone: free when nothing is live */
-	struct free_slot *tl_kept[2];  /* timeline arrays for 4 and 10 changes (conn.c) */
+	struct free_slot *tl_kept[2];  /* timeline arrays of CONN_TL_SMALL and CONN_TL_USUAL changes */
 	size_t tl_n[2];
 };
 
@@ -247,7 +247,7 @@ bool conn_pool_tl_keep(const struct conn *c, void *tl, uint32_t cap)
 /* The list for arrays of cap changes, or -1. */
 static int tl_index(uint32_t cap)
 {
-	return cap == 4 ? 0 : cap == 10 ? 1 : -1;
+	return cap == CONN_TL_SMALL ? 0 : cap == CONN_TL_USUAL ? 1 : -1;
 }
 
 void *conn_pool_tl_take(const struct conn *c, uint32_t cap)
