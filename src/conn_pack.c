@@ -52,12 +52,24 @@ static void put_uv(struct wr *w, uint64_t v)
 	*w->p++ = (uint8_t)v;
 }
 
-/* A difference that may be negative, zigzag-folded so small ones are short. */
-static void put_delta(struct wr *w, uint64_t v, uint64_t base)
+/* v - base, which may be negative, zigzag-folded so that small ones of
+ * either sign are small; and back. */
+static uint64_t fold(uint64_t v, uint64_t base)
 {
 	int64_t d = (int64_t)(v - base);
 
-	put_uv(w, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+	return ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+}
+
+static uint64_t unfold(uint64_t z, uint64_t base)
+{
+	return base + ((z >> 1) ^ (uint64_t)-(int64_t)(z & 1));
+}
+
+/* A difference that may be negative, folded so small ones are short. */
+static void put_delta(struct wr *w, uint64_t v, uint64_t base)
+{
+	put_uv(w, fold(v, base));
 }
 
 /* The same for 32-bit sequence numbers (modulo 2^32). */
@@ -105,9 +117,7 @@ static uint64_t get_uv(struct rdr *r)
 
 static uint64_t get_delta(struct rdr *r, uint64_t base)
 {
-	uint64_t z = get_uv(r);
-
-	return base + ((z >> 1) ^ (uint64_t)-(int64_t)(z & 1));
+	return unfold(get_uv(r), base);
 }
 
 static uint32_t get_seq(struct rdr *r, uint32_t base)
@@ -671,8 +681,7 @@ enum { TLT_SINCE = 0, TLT_FAR = 2, TLT_NEAR = 3 };
 
 static void put_tl_ts(struct wr *w, const struct conn *c, uint64_t ts, uint64_t prev)
 {
-	int64_t d = (int64_t)(ts - prev);
-	uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+	uint64_t z = fold(ts, prev);
 
 	if (ts == c->peer[0].since_ns || ts == c->peer[1].since_ns) {
 		put_u8(w, (uint8_t)(TLT_SINCE + (ts == c->peer[0].since_ns ? 0 : 1)));
@@ -692,8 +701,7 @@ static uint64_t get_tl_ts(struct rdr *rd, const struct conn *c, uint64_t prev)
 		return c->peer[v].since_ns;
 	if (v == TLT_FAR)
 		return get_delta(rd, prev);
-	v -= TLT_NEAR;
-	return prev + ((v >> 1) ^ (uint64_t)-(int64_t)(v & 1));
+	return unfold(v - TLT_NEAR, prev);
 }
 
 static void pack_timeline(struct wr *w, const struct conn *c)

@@ -203,6 +203,14 @@ static void node_prefetch(const struct idle_node *n)
 		__builtin_prefetch((const void *)(start + off));
 }
 
+/* Start fetching a frozen record: its usual few lines (its size is inside
+ * it, and reading that would wait). */
+static void frozen_prefetch(const void *rec)
+{
+	for (unsigned off = 0; off < 256; off += 64)
+		__builtin_prefetch((const char *)rec + off);
+}
+
 /* A walk along a list (freezing, sweeping) is at node n, whose record was
  * fetched before: start fetching the slot of the node after it, whose
  * record arrived with the last call, and the record of the one after that. */
@@ -1333,9 +1341,8 @@ void tracker_push(struct tracker *t, const struct packet *p)
 		q->hint = flow_table_hint(t->ft, q->hash);
 		if (q->hint.rec && !q->hint.frozen)
 			conn_prefetch(q->hint.rec);
-		else if (q->hint.rec)  /* its size is inside it: the usual few lines */
-			for (unsigned off = 0; off < 256; off += 64)
-				__builtin_prefetch((const char *)q->hint.rec + off);
+		else if (q->hint.rec)
+			frozen_prefetch(q->hint.rec);
 	}
 	/* The guess, if its slot still holds it (its slot and connection have
 	 * arrived), and at its turn it spares the look-up its probe. A
@@ -1511,15 +1518,13 @@ static void id_prefetch(const struct idle_node *n, bool frozen)
 }
 
 /* The same for what finish_live() unpacks: a live record whole, a frozen
- * one's usual few lines (its size is inside it). */
+ * one's usual few lines. */
 static void record_prefetch(const struct idle_node *n, bool frozen)
 {
-	if (!frozen) {
+	if (frozen)
+		frozen_prefetch(n);
+	else
 		node_prefetch(n);
-		return;
-	}
-	for (unsigned off = 0; off < 256; off += 64)
-		__builtin_prefetch((const char *)n + off);
 }
 
 /* Connections go out in the order they were made, as they always have, each
