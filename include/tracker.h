@@ -26,6 +26,22 @@ enum anomaly_kind {
 
 const char *anomaly_kind_name(enum anomaly_kind k);
 
+/* Idle this long, a connection is frozen (packed, conn_pack.h): most that
+ * are wait for a timer (TIME_WAIT's minute, a SYN's check), and a live
+ * record costs three times a frozen one. Unpacking one that wakes up costs
+ * about as much as a packet. The walk that freezes them runs at most once
+ * every TRACKER_FREEZE_BATCH_NS, so a connection is frozen up to that much
+ * later: packing one at a time between packets pushed the packet path's
+ * code out of the instruction cache (half the misses of a run). With more
+ * than TRACKER_LIVE_MAX live records (a flood makes a million in a second),
+ * the longest idle are frozen sooner, TRACKER_LIVE_BATCH more at a time:
+ * memory stays bounded by the connections, at a live record's size for
+ * only TRACKER_LIVE_MAX of them. Freezing changes no output. */
+#define TRACKER_FREEZE_NS (1000000000ULL)
+#define TRACKER_FREEZE_BATCH_NS (16000000ULL)
+#define TRACKER_LIVE_MAX (1u << 17)
+#define TRACKER_LIVE_BATCH (TRACKER_LIVE_MAX / 64)
+
 /* Subscriptions. Every callback may be NULL. */
 struct tracker_sink {
 	void *ctx;

@@ -18,23 +18,15 @@
  * that may stay longest (both CLOSED: the CLOSED list), least recently active
  * first. A list's head is therefore the first of its connections to time out,
  * so expiry and eviction cost O(TS_COUNT) per packet. A connection idle for
- * FREEZE_NS is packed (conn_pack.h) where it stands on its list; freeze_at
- * walks each list behind the head, at the first node not yet looked at. */
+ * TRACKER_FREEZE_NS is packed (conn_pack.h) where it stands on its list;
+ * freeze_at walks each list behind the head, at the first node not yet
+ * looked at. */
 struct idle_list {
 	struct idle_node *head, *tail;
 	struct idle_node *freeze_at;
 };
 
 #define SYN_CHECK_NS (3 * 1000000000ULL)
-
-/* Idle this long, a connection is frozen: most that are wait for a timer
- * (TIME_WAIT's minute, a SYN's check), and a live record costs three times
- * a frozen one. Unpacking one that wakes up costs about as much as a packet.
- * With more than LIVE_MAX live records (a flood makes a million in a
- * second), the longest idle are frozen sooner: memory stays bounded by the
- * connections, at a live record's size for only LIVE_MAX of them. */
-#define FREEZE_NS (1000000000ULL)
-#define LIVE_MAX (1u << 17)
 
 /* Packets queued by tracker_push() before they are processed. At a million
  * live connections every slot, connection and idle-list neighbour a packet
@@ -266,8 +258,8 @@ static void idle_append(struct tracker *t, struct idle_node *n, uint8_t cls, uin
 	l->tail = n;
 	if (!l->freeze_at) {
 		l->freeze_at = n;
-		if (from_ns + FREEZE_NS < t->next_freeze)
-			t->next_freeze = from_ns + FREEZE_NS;
+		if (from_ns + TRACKER_FREEZE_NS < t->next_freeze)
+			t->next_freeze = from_ns + TRACKER_FREEZE_NS;
 	}
 }
 
@@ -357,8 +349,9 @@ static struct conn *node_live(struct tracker *t, struct idle_node *n)
 	return n->frozen ? thaw(t, node_frozen(n)) : node_conn(n);
 }
 
-/* Freeze what has been idle FREEZE_NS: each list's nodes in order, from
- * where the walk stopped last time. */
+/* Freeze what has been idle TRACKER_FREEZE_NS: each list's nodes in order,
+ * from where the walk stopped last time, at most once every
+ * TRACKER_FREEZE_BATCH_NS (tracker.h says why). */
 static void freeze_idle(struct tracker *t)
 {
 	if (t->now_ns >= t->next_freeze) {
@@ -367,18 +360,23 @@ static void freeze_idle(struct tracker *t)
 			struct idle_list *l = &t->idle[cls];
 			struct idle_node *n;
 
-			while ((n = l->freeze_at) && n->since_ns + FREEZE_NS <= t->now_ns) {
+			while ((n = l->freeze_at) && n->since_ns + TRACKER_FREEZE_NS <= t->now_ns) {
 				l->freeze_at = n->next;
 				walk_prefetch(t, n);
 				if (!n->frozen)
 					freeze(t, node_conn(n));
 			}
-			if (n && n->since_ns + FREEZE_NS < t->next_freeze)
-				t->next_freeze = n->since_ns + FREEZE_NS;
+			if (n && n->since_ns + TRACKER_FREEZE_NS < t->next_freeze)
+				t->next_freeze = n->since_ns + TRACKER_FREEZE_NS;
 		}
+		if (t->next_freeze < t->now_ns + TRACKER_FREEZE_BATCH_NS)
+			t->next_freeze = t->now_ns + TRACKER_FREEZE_BATCH_NS;
 	}
-	/* Too many live: the longest idle of all lists, whatever its age. */
-	while (t->live > LIVE_MAX) {
+	/* Too many live: the longest idle of all lists, whatever its age, until
+	 * a batch's worth is below the bound. */
+	if (t->live <= TRACKER_LIVE_MAX)
+		return;
+	while (t->live > TRACKER_LIVE_MAX - TRACKER_LIVE_BATCH) {
 		struct idle_list *oldest = NULL;
 
 		for (uint8_t cls = 0; cls < TS_COUNT; cls++) {
@@ -550,7 +548,7 @@ static void sweep_due(struct tracker *t)
  * the registers it saves and restores) out of line. */
 static inline void sweep(struct tracker *t)
 {
-	if (t->now_ns >= t->next_due || t->now_ns >= t->next_freeze || t->live > LIVE_MAX)
+	if (t->now_ns >= t->next_due || t->now_ns >= t->next_freeze || t->live > TRACKER_LIVE_MAX)
 		sweep_due(t);
 }
 

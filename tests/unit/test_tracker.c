@@ -773,6 +773,73 @@ static void test_finish_in_id_order(void)
 	finish_order(10);
 }
 
+/* Connection i of many: its own client address and port. */
+static struct packet many_make(uint32_t i, bool from_client, uint8_t flags, uint32_t seq,
+			       uint32_t ack, uint64_t ms, uint64_t number)
+{
+	struct packet p = segment_make(from_client, (uint16_t)(1024 + i % 60000), 80, flags, seq,
+				       ack, 0, ms, number, 65535);
+	uint8_t *client = from_client ? p.src : p.dst;
+
+	client[1] = (uint8_t)(i / 60000);
+	return p;
+}
+
+static void handshake_at(struct tracker *t, uint32_t i, uint64_t ms, uint64_t *number)
+{
+	struct packet p = many_make(i, C, SYN, 1000, 0, ms, ++*number);
+
+	tracker_packet(t, &p);
+	p = many_make(i, SV, SA, 5000, 1001, ms, ++*number);
+	tracker_packet(t, &p);
+	p = many_make(i, C, A, 1001, 5001, ms, ++*number);
+	tracker_packet(t, &p);
+}
+
+/* Idle connections are packed in batches, not one between every two
+ * packets: A idle since 0 ms, B since 5 ms. At 1000 ms the walk packs A
+ * (idle TRACKER_FREEZE_NS); at 1006 ms B has been idle that long too, but
+ * the next walk is not due before 1000 ms + TRACKER_FREEZE_BATCH_NS. Then
+ * a flood: past TRACKER_LIVE_MAX live records, TRACKER_LIVE_BATCH more than
+ * the excess are packed at once, whatever their age. */
+static void test_freeze_in_batches(void)
+{
+	struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S };
+	struct tracker *t = tracker_create(&cfg, &(struct tracker_sink){ 0 });
+	const uint64_t batch_ms = TRACKER_FREEZE_BATCH_NS / MS, freeze_ms = TRACKER_FREEZE_NS / MS;
+	uint64_t number = 0, frozen;
+	struct packet p;
+
+	CHECK(batch_ms > 6 && batch_ms < freeze_ms / 4);   /* what the times below assume */
+	handshake_at(t, 0, 0, &number);
+	handshake_at(t, 1, 5, &number);
+	p = many_make(2, C, SYN, 1000, 0, freeze_ms, ++number);   /* only moves the clock */
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(tracker_stats(t)->frozen, 1);
+	p = many_make(2, C, SYN, 1000, 0, freeze_ms + 6, ++number);
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(tracker_stats(t)->frozen, 1);
+	p = many_make(2, C, SYN, 1000, 0, freeze_ms + batch_ms, ++number);
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(tracker_stats(t)->frozen, 2);
+
+	/* One live record (SYN 2) and TRACKER_LIVE_MAX SYNs within a
+	 * millisecond: no longer live than the bound, nothing more packed.
+	 * The next SYN is one too many, and the packet after it finds out. */
+	for (uint32_t i = 3; i < 3 + TRACKER_LIVE_MAX - 1; i++) {
+		p = many_make(i, C, SYN, 1000, 0, freeze_ms + batch_ms, ++number);
+		tracker_packet(t, &p);
+	}
+	CHECK_EQ_INT(tracker_stats(t)->frozen, 2);
+	frozen = tracker_stats(t)->frozen;
+	for (uint32_t i = 3 + TRACKER_LIVE_MAX - 1; i < 3 + TRACKER_LIVE_MAX + 1; i++) {
+		p = many_make(i, C, SYN, 1000, 0, freeze_ms + batch_ms, ++number);
+		tracker_packet(t, &p);
+	}
+	CHECK_EQ_INT(tracker_stats(t)->frozen - frozen, TRACKER_LIVE_BATCH + 1);
+	tracker_destroy(t);
+}
+
 int main(void)
 {
 	test_open_close_client_first();
@@ -790,5 +857,6 @@ int main(void)
 	test_copies();
 	test_lone_syn_packs_short();
 	test_finish_in_id_order();
+	test_freeze_in_batches();
 	return test_done("tracker");
 }
