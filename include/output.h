@@ -109,9 +109,12 @@ static inline char *out_ensure(struct out *o, char *p, size_t n)
 #define OUT_TS_MAX 24    /* out_put_ts() writes at most this */
 #define OUT_ADDR_MAX 48  /* out_put_addr() writes at most this */
 #define OUT_FLAGS_MAX 8  /* out_put_tcp_flags() writes at most this */
+#define OUT_SECS_MAX 28  /* out_put_secs() writes at most this */
 char *out_put_u64(char *p, uint64_t v);
 /* out_ts(); the seconds come from (and go to) o's cache. */
 char *out_put_ts(struct out *o, char *p, uint64_t ns);
+/* out_secs() */
+char *out_put_secs(char *p, uint64_t ns);
 /* addr_str() */
 char *out_put_addr(char *p, uint8_t family, const uint8_t *addr);
 /* tcp_flags_str() */

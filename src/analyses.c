@@ -1327,15 +1327,21 @@ static const char *ep_text(const struct ep_key *k, char *buf, size_t len)
 	return endpoint_str(k->family, k->addr, k->port, buf, len);
 }
 
+/* {"addr":"...","port":N} */
+#define EP_ROOM (32 + OUT_ADDR_MAX + OUT_U64_MAX)
+static char *put_ep(char *p, const struct ep_key *k)
+{
+	OUT_PUT_LIT(p, "{\"addr\":\"");
+	p = out_put_addr(p, k->family, k->addr);
+	OUT_PUT_LIT(p, "\",\"port\":");
+	p = out_put_u64(p, k->port);
+	*p++ = '}';
+	return p;
+}
+
 static void json_ep(struct out *o, const struct ep_key *k)
 {
-	char a[64];
-
-	out_str(o, "{\"addr\":\"");
-	out_str(o, addr_str(k->family, k->addr, a, sizeof(a)));
-	out_str(o, "\",\"port\":");
-	out_u64(o, k->port);
-	out_char(o, '}');
+	out_commit(o, put_ep(out_reserve(o, EP_ROOM), k));
 }
 
 static void json_host(struct out *o, const struct host_key *k)
@@ -1705,44 +1711,61 @@ void analyses_write_text(struct analyses *a, struct out *o, unsigned mask, bool 
 		text_listeners(a, o);
 }
 
+/* One finding's line. A SYN flood leaves one a spoofed SYN, millions of
+ * them: written straight into the buffer (report_json.c does the same). */
+static char *put_name(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define FINDING_ROOM (256 + 2 * EP_ROOM + OUT_TS_MAX + OUT_SECS_MAX + 4 * OUT_U64_MAX)
+
 static void json_finding(struct analyses *a, struct out *o, const char *type, const struct finding *x,
 			 const char *kind)
 {
-	out_str(o, "{\"type\":\"");
-	out_str(o, type);
-	out_char(o, '"');
+	const char *state = tcp_state_name((enum tcp_state)x->peer_state);
+	char *p = out_reserve(o, FINDING_ROOM + strlen(type) + (kind ? strlen(kind) : 0) +
+				 strlen(state));
+
+	OUT_PUT_LIT(p, "{\"type\":\"");
+	p = put_name(p, type);
+	*p++ = '"';
 	if (kind) {
-		out_str(o, ",\"kind\":\"");
-		out_str(o, kind);
-		out_char(o, '"');
+		OUT_PUT_LIT(p, ",\"kind\":\"");
+		p = put_name(p, kind);
+		*p++ = '"';
 	}
-	out_str(o, ",\"endpoint\":");
-	json_ep(o, &x->ep);
-	out_str(o, ",\"peer\":");
-	json_ep(o, &x->peer);
-	out_str(o, ",\"peer_state\":\"");
-	out_str(o, tcp_state_name((enum tcp_state)x->peer_state));
-	out_str(o, "\",\"since\":");
-	out_ts(o, x->since_ns);
-	out_str(o, ",\"age\":");
-	out_secs(o, age_of(a, x->since_ns));
-	out_str(o, ",\"connection\":");
-	out_u64(o, x->conn_id);
+	OUT_PUT_LIT(p, ",\"endpoint\":");
+	p = put_ep(p, &x->ep);
+	OUT_PUT_LIT(p, ",\"peer\":");
+	p = put_ep(p, &x->peer);
+	OUT_PUT_LIT(p, ",\"peer_state\":\"");
+	p = put_name(p, state);
+	OUT_PUT_LIT(p, "\",\"since\":");
+	p = out_put_ts(o, p, x->since_ns);
+	OUT_PUT_LIT(p, ",\"age\":");
+	p = out_put_secs(p, age_of(a, x->since_ns));
+	OUT_PUT_LIT(p, ",\"connection\":");
+	p = out_put_u64(p, x->conn_id);
 	if (!kind) {
-		out_str(o, ",\"bytes_after_fin\":");
-		out_u64(o, x->bytes_after);
+		OUT_PUT_LIT(p, ",\"bytes_after_fin\":");
+		p = out_put_u64(p, x->bytes_after);
 	} else {
-		out_str(o, ",\"evidence\":{\"first_packet\":");
-		out_u64(o, x->first_packet);
+		OUT_PUT_LIT(p, ",\"evidence\":{\"first_packet\":");
+		p = out_put_u64(p, x->first_packet);
 		if (x->evidence_packet) {
-			out_str(o, ",\"rst_packet\":");
-			out_u64(o, x->evidence_packet);
+			OUT_PUT_LIT(p, ",\"rst_packet\":");
+			p = out_put_u64(p, x->evidence_packet);
 		}
-		out_str(o, ",\"segments\":");
-		out_u64(o, x->count);
-		out_char(o, '}');
+		OUT_PUT_LIT(p, ",\"segments\":");
+		p = out_put_u64(p, x->count);
+		*p++ = '}';
 	}
-	out_str(o, "}\n");
+	OUT_PUT_LIT(p, "}\n");
+	out_commit(o, p);
 }
 
 static void json_topk(struct out *o, const char *name, struct topk *t)

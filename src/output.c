@@ -318,13 +318,18 @@ void out_ts(struct out *o, uint64_t ns)
 }
 
 /* Not through out_ts()'s cache: durations would push timestamps out. */
+char *out_put_secs(char *p, uint64_t ns)
+{
+	p = out_put_u64(p, ns / 1000000000ULL);
+	*p++ = '.';
+	return put_frac6(p, (unsigned)(ns % 1000000000ULL) / 1000);
+}
+
 void out_secs(struct out *o, uint64_t ns)
 {
-	char tmp[OUT_TS_MAX], *p = out_put_u64(tmp, ns / 1000000000ULL);
+	char tmp[OUT_SECS_MAX];
 
-	*p++ = '.';
-	p = put_frac6(p, (unsigned)(ns % 1000000000ULL) / 1000);
-	out_mem(o, tmp, (size_t)(p - tmp));
+	out_mem(o, tmp, (size_t)(out_put_secs(tmp, ns) - tmp));
 }
 
 /* Each octet's text with its '.' ("192."), and tcp_flags_str() of each
