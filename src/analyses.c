@@ -1711,8 +1711,7 @@ void analyses_write_text(struct analyses *a, struct out *o, unsigned mask, bool 
 		text_listeners(a, o);
 }
 
-/* One finding's line. A SYN flood leaves one a spoofed SYN, millions of
- * them: written straight into the buffer (report_json.c does the same). */
+/* s, not escaped (the names of states, kinds and types), at p. */
 static char *put_name(char *p, const char *s)
 {
 	size_t n = strlen(s);
@@ -1723,6 +1722,8 @@ static char *put_name(char *p, const char *s)
 
 #define FINDING_ROOM (256 + 2 * EP_ROOM + OUT_TS_MAX + OUT_SECS_MAX + 4 * OUT_U64_MAX)
 
+/* One finding's line. A SYN flood leaves one a spoofed SYN, millions of
+ * them: written straight into the buffer (report_json.c does the same). */
 static void json_finding(struct analyses *a, struct out *o, const char *type, const struct finding *x,
 			 const char *kind)
 {
