@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		"${missing[@]}" >/dev/null
 fi
 
-[ -d build ] || meson setup build --buildtype=debugoptimized >/dev/null
+[ -d build ] || meson setup build >/dev/null   # the project's defaults: -O3 -g, LTO
 ninja -C build >/dev/null
 echo "setup: built build/tcpstate ($(build/tcpstate --version))"
 echo "setup: running: build/tcpstate -r testdata/demo.pcap --close-wait-after 0.5"

@@ -64,7 +64,7 @@ for stage in $STAGES; do
 	start=$SECONDS
 	case $stage in
 	plain)
-		[ -d "$BUILD" ] || meson setup "$BUILD" --buildtype=debugoptimized >/dev/null || exit 1
+		[ -d "$BUILD" ] || meson setup "$BUILD" >/dev/null || exit 1
 		ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; exit 1; }
 		run_stage plain "$BUILD" "$@"
 		;;
