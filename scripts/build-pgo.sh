@@ -3,8 +3,9 @@
 # -fprofile-use through meson's b_pgo): build it instrumented, run it on
 # captures the project's generator makes (normal traffic with a SYN flood,
 # in text, JSON and Zeek form), then build it again using that profile.
-# About 8% fewer instructions and 7% fewer cycles a packet on the bench
-# captures (README, Performance); the output is the same.
+# 5-8% fewer instructions a packet on the bench captures; fewer cycles on
+# the 1M capture, not reliably on the 20M one (README, Performance). The
+# output is the same.
 #
 # usage: scripts/build-pgo.sh [BUILD_DIR]     (default build-pgo)
 # The binary is BUILD_DIR/tcpstate. Needs what scripts/setup.sh installs.
