@@ -2,9 +2,10 @@
 # Test of bench/compare (meson suite 'bench'): on a generated capture, a
 # binary against itself must be reported the same (text and JSON, exit 0); a
 # wrapper that adds a line to its output must be reported as differing (exit
-# 1); a bad option is a usage error (exit 2). Where perf works, a binary run
-# twice must show the same instruction count within 2%; without perf that
-# part is skipped, with a message.
+# 1), as must a binary that fails, with a message; a bad option is a usage
+# error (exit 2). Where perf works, a binary run twice must show the same
+# instruction count within 2%; without perf that part is skipped, with a
+# message.
 # Usage: compare-check.sh SOURCE_ROOT TCPSTATE GEN WORKDIR
 set -euo pipefail
 src=$1 tcpstate=$(realpath "$2") gen=$3 work=$4/compare-check
@@ -32,6 +33,10 @@ grep -q '^B:  same ' "$work/json" || fail "json: B not reported the same"
 expect 1 differ env PERF= "$compare" -n 1 "$work/c.pcap" "$tcpstate" "$work/wrapped"
 grep -q '^B:  DIFFERS ' "$work/differ" || fail "differ: B not reported as differing"
 expect 2 usage "$compare" -n 0 "$work/c.pcap" "$tcpstate" "$tcpstate"
+printf '#!/bin/sh\nexit 3\n' >"$work/failing"
+chmod +x "$work/failing"
+expect 1 fails env PERF= "$compare" -n 1 "$work/c.pcap" "$tcpstate" "$work/failing"
+grep -q "failing exited 3" "$work/fails.err" || fail "fails: no message naming the run"
 
 if command -v perf >/dev/null && perf stat -x, -e instructions:u true >/dev/null 2>&1; then
 	expect 0 perf "$compare" -n 1 "$work/c.pcap" "$tcpstate" "$tcpstate"
