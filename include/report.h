@@ -39,6 +39,12 @@ struct report *report_create(const struct options *o, struct out *out);
 /* tracker_sink.retired: takes (or frees) a final connection. */
 bool report_take(void *ctx, struct conn *c);
 
+/* For tracker_config.zeek_upto: the largest connection id whose Zeek fields
+ * the report may still show. In text, a connection that can no longer make
+ * the --limit listing needs none, nor any without the listing (--report);
+ * JSON and conn.log show every connection's. */
+const uint64_t *report_zeek_upto(const struct report *r);
+
 /* The analyses whose sections the report writes (may be NULL). */
 void report_set_analyses(struct report *r, struct analyses *an);
 
@@ -68,6 +74,7 @@ struct report {
 	struct conn **kept;
 	size_t nkept, capkept;
 	uint64_t dropped;          /* connections not kept for the listing */
+	uint64_t zeek_upto;        /* report_zeek_upto() */
 	bool zeek_header_done;
 	struct analyses *an;
 };

@@ -65,6 +65,11 @@ struct tracker_config {
 	uint64_t idle_ns[TS_COUNT];
 	uint64_t max_connections; /* 0: no cap; else evict the longest idle first */
 	bool keep_timeline;      /* record every transition in conn->tl */
+	/* Zeek's model (zeek.c) is kept only for connections whose id is at
+	 * most *zeek_upto, read at every segment: the report will not show the
+	 * others' Zeek fields, which stay zero (report_zeek_upto()). It may
+	 * only go down. NULL: for every connection. */
+	const uint64_t *zeek_upto;
 };
 
 struct tracker_stats {

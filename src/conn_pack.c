@@ -382,6 +382,23 @@ static unsigned seq_len(uint32_t v, uint32_t base)
 /* The history's last byte: 0x80 (its "started" bit) or 0, else plain. */
 enum { H_STARTED = 0x10, H_ZERO = 0x20 };
 
+/* Zeek's fields are all zero when the tracker did not model them for this
+ * connection (tracker_config.zeek_upto): a text run's connections that the
+ * listing cannot show. One bit then stands for all of them. */
+static bool zeek_is_zero(const struct zeek_conn *z)
+{
+	const unsigned char *b = (const unsigned char *)z;
+	uint64_t any = 0;
+
+	for (size_t i = 0; i < sizeof(*z); i += 8) {
+		uint64_t w;
+
+		memcpy(&w, b + i, 8);
+		any |= w;
+	}
+	return any == 0;
+}
+
 static void pack_zeek(struct wr *w, const struct conn *c)
 {
 	const struct zeek_conn *z = &c->zeek;
@@ -813,6 +830,7 @@ enum {
 	K_TIMELINE = 1u << 5,
 	K_LONE = 1u << 6,        /* a lone SYN, packed short (below) */
 	K_LONE_SIG = 1u << 7,    /* with its last_sig */
+	K_NO_ZEEK = 1u << 7,     /* not K_LONE: Zeek's fields are all zero (not modelled) */
 };
 
 static bool key_is_v4(const struct flow_key *k)
@@ -898,13 +916,19 @@ static void lone_fill(struct conn *c, const struct lone *v)
 	pe->packets = 1;
 	pe->unanswered = 1;
 	pe->last_sig = v->sig;
-	pe->isn = z->start_seq[ROLE_CLIENT] = v->isn;
-	pe->snd_nxt = z->last_seq[ROLE_CLIENT] = z->rcv_seq[ROLE_CLIENT] = v->isn + 1;
+	pe->isn = v->isn;
+	pe->snd_nxt = v->isn + 1;
 	pe->max_win = v->max_win;
 	pe->bits = v->bits;
 	pe->state = TS_SYN_SENT;
 	pe->wscale = v->wscale;
 	pe->last_flags = v->tcp_flags;
+	/* A modelled SYN has its letter in Zeek's history: without one, Zeek's
+	 * fields were not modelled and are all zero (zeek_is_zero). */
+	if (!v->hist)
+		return;
+	z->start_seq[ROLE_CLIENT] = v->isn;
+	z->last_seq[ROLE_CLIENT] = z->rcv_seq[ROLE_CLIENT] = v->isn + 1;
 	z->hdr_bytes[ROLE_CLIENT] = v->hdr_bytes;
 	z->seen = v->seen;
 	z->ep[ROLE_CLIENT] = v->ep;
@@ -1056,7 +1080,7 @@ struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, ui
 	first = (uint8_t)((key_is_v4(&c->key) ? K_V4 : 0) |
 			  (c->client_is_0 == 1 ? K_CLIENT_0 : c->client_is_0 ? K_CLIENT_RAW : 0) |
 			  (c->anomalies ? K_ANOMALIES : 0) | (c->missed_bytes ? K_MISSED : 0) |
-			  (c->tl ? K_TIMELINE : 0));
+			  (c->tl ? K_TIMELINE : 0) | (zeek_is_zero(&c->zeek) ? K_NO_ZEEK : 0));
 	w.p = buf;
 	pack_key(&w, &c->key, first); /* the key, last_ns, the id: read without the rest */
 	put_last(&w, c);
@@ -1075,7 +1099,8 @@ struct frozen_conn *conn_freeze(const struct conn *c, struct conn_pool *pool, ui
 	pack_peer(&w, c, 0, code[0]);
 	pack_peer(&w, c, 1, code[1]);
 	pack_times(&w, c, code);
-	pack_zeek(&w, c);
+	if (!(first & K_NO_ZEEK))
+		pack_zeek(&w, c);
 	pack_timeline(&w, c);
 copy:
 	f = conn_pool_alloc_packed(pool, sizeof(*f) + (size_t)(w.p - buf));
@@ -1112,7 +1137,8 @@ static bool thaw_from(const struct frozen_conn *f, struct conn *c, struct rdr *r
 	code[0] = unpack_peer(rd, c, 0);
 	code[1] = unpack_peer(rd, c, 1);
 	unpack_times(rd, c, code);
-	unpack_zeek(rd, c);
+	if (!(first & K_NO_ZEEK))
+		unpack_zeek(rd, c);
 	return (first & K_TIMELINE) ? unpack_timeline(rd, c) : true;
 }
 

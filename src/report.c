@@ -14,7 +14,13 @@ struct report *report_create(const struct options *o, struct out *out)
 		return NULL;
 	r->opt = o;
 	r->out = out;
+	r->zeek_upto = o->format == FMT_TEXT && !(report_mask(r) & SEC_CONNECTIONS) ? 0 : UINT64_MAX;
 	return r;
+}
+
+const uint64_t *report_zeek_upto(const struct report *r)
+{
+	return &r->zeek_upto;
 }
 
 void report_set_analyses(struct report *r, struct analyses *an)
@@ -74,6 +80,19 @@ static void sift_down(struct conn **h, size_t n, size_t i)
 	}
 }
 
+/* Once the listing holds --limit connections and the worst of them (the
+ * heap's top) is unclean, all of them are, and a connection gets in only if
+ * it is unclean with a smaller id than that one's, which then leaves: the
+ * top's id only goes down. A connection with a larger id, as every one the
+ * tracker creates from then on has, will never be listed, and nothing else
+ * in text reads its Zeek fields: the tracker need not model them. */
+static void lower_zeek_upto(struct report *r)
+{
+	if (r->nkept == r->opt->limit && !conn_closed_cleanly(r->kept[0]) &&
+	    r->kept[0]->id < r->zeek_upto)
+		r->zeek_upto = r->kept[0]->id;
+}
+
 static bool keep(struct report *r, struct conn *c)
 {
 	uint64_t limit = r->opt->limit;
@@ -87,6 +106,7 @@ static bool keep(struct report *r, struct conn *c)
 		r->dropped++;
 		r->kept[0] = c;
 		sift_down(r->kept, r->nkept, 0);
+		lower_zeek_upto(r);
 		return true;
 	}
 	if (r->nkept == r->capkept) {
@@ -102,6 +122,8 @@ static bool keep(struct report *r, struct conn *c)
 	}
 	r->kept[r->nkept++] = c;
 	sift_up(r->kept, r->nkept - 1);
+	if (limit)
+		lower_zeek_upto(r);
 	return true;
 }
 

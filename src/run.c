@@ -73,6 +73,8 @@ bool pipeline_init(struct pipeline *pl, const struct options *o, int out_fd)
 	pl->out = out_create(out_fd);
 	pl->rep = pl->out ? report_create(o, pl->out) : NULL;
 	pl->an = analyses_create(&ac);
+	if (pl->rep)
+		tc.zeek_upto = report_zeek_upto(pl->rep);
 	pl->trk = pl->rep && pl->an ? tracker_create(&tc, &sink) : NULL;
 	if (!pl->trk) {
 		pipeline_destroy(pl);

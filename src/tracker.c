@@ -80,6 +80,9 @@ const char *anomaly_kind_name(enum anomaly_kind k)
 	return (unsigned)k < AN_COUNT ? names[k] : "?";
 }
 
+/* tracker_config.zeek_upto when not given: Zeek's model for every connection. */
+static const uint64_t zeek_all = UINT64_MAX;
+
 struct tracker *tracker_create(const struct tracker_config *cfg, const struct tracker_sink *sink)
 {
 	struct tracker *t = calloc(1, sizeof(*t));
@@ -87,6 +90,8 @@ struct tracker *tracker_create(const struct tracker_config *cfg, const struct tr
 	if (!t)
 		return NULL;
 	t->cfg = *cfg;
+	if (!t->cfg.zeek_upto)
+		t->cfg.zeek_upto = &zeek_all;
 	if (sink)
 		t->sink = *sink;
 	t->ft = flow_table_create();
@@ -1237,7 +1242,8 @@ static void process(struct tracker *t, const struct queued *q)
 	sig = segment_sig(p);
 	if (c && is_duplicate(&c->peer[conn_role_of_side(c, side)], sig, p->ts_ns)) {
 		t->st.duplicates++;
-		zeek_copy(c, conn_role_of_side(c, side), p);   /* Zeek and tshark count the copy */
+		if (c->id <= *t->cfg.zeek_upto)  /* Zeek and tshark count the copy */
+			zeek_copy(c, conn_role_of_side(c, side), p);
 		return;
 	}
 	if (c && valid && steady(c, ev)) {
@@ -1286,7 +1292,8 @@ static void process(struct tracker *t, const struct queued *q)
 	c->peer[s].last_sig = sig;
 	c->peer[s].unanswered++;
 	c->peer[!s].unanswered = 0;
-	zeek_segment(c, s, p);
+	if (c->id <= *t->cfg.zeek_upto)
+		zeek_segment(c, s, p);
 	if (t->sink.segment)
 		t->sink.segment(t->sink.ctx, c, s, p);
 	idle_touch(t, c);

@@ -9,6 +9,7 @@
 #include "segment.h"
 #include "test.h"
 #include "tracker.h"
+#include "zeek.h"
 
 
 struct sink_state {
@@ -840,6 +841,68 @@ static void test_freeze_in_batches(void)
 	tracker_destroy(t);
 }
 
+/* tracker_config.zeek_upto: Zeek's model only for connections whose id is
+ * at most *zeek_upto, read at every segment. Connection 1 is modelled;
+ * connection 2, created after the bound came down to 1, is not: its Zeek
+ * fields stay zero, a copy of a segment included, while its states and
+ * counts are the same as connection 1's. A lone SYN not modelled still
+ * packs short and comes back whole. */
+static void test_zeek_upto(void)
+{
+	uint64_t upto = UINT64_MAX, number = 0;
+	struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S,
+				      .zeek_upto = &upto };
+	struct sink_state ss = { .n = 0 };
+	struct tracker *t = tracker_create(&cfg, &(struct tracker_sink){ .ctx = &ss, .retired = take });
+	struct conn_pool *pool = conn_pool_create();
+	struct zeek_conn zero;
+	struct packet p;
+	char h[ZEEK_HISTORY_MAX];
+
+	memset(&zero, 0, sizeof(zero));
+	handshake_at(t, 0, 0, &number);
+	upto = 1;
+	handshake_at(t, 1, 1, &number);
+	p = many_make(1, C, A, 1001, 5001, 1, ++number);   /* a copy of its last: a duplicate */
+	tracker_packet(t, &p);
+	p = many_make(2, C, SYN, 1000, 0, 2, ++number);    /* connection 3: a lone SYN */
+	tracker_packet(t, &p);
+	tracker_finish(t, T0 + 3 * MS);
+	CHECK_EQ_INT(ss.n, 3);
+	CHECK_EQ_INT(tracker_stats(t)->duplicates, 1);
+	for (int i = 0; i < ss.n; i++) {
+		struct conn *c = ss.conns[i];
+
+		if (c->id == 3) {
+			STATES(c, "SYN_SENT", "CLOSED");
+			CHECK(memcmp(&c->zeek, &zero, sizeof(zero)) == 0);
+			struct frozen_conn *f = pool ? conn_freeze(c, pool, T0 + 3 * MS) : NULL;
+			struct conn b;
+
+			CHECK(f && frozen_conn_is_lone(f));
+			memset(&b, 0, sizeof(b));
+			b.node = c->node;
+			CHECK(f && conn_thaw(f, &b));
+			b.pooled = c->pooled;
+			CHECK(memcmp(&b, c, sizeof(b)) == 0);
+			frozen_conn_destroy(f);
+			continue;
+		}
+		STATES(c, "ESTABLISHED", "ESTABLISHED");
+		CHECK(c->peer[ROLE_CLIENT].packets == 2 && c->peer[ROLE_SERVER].packets == 1);
+		if (c->id == 1) {
+			CHECK(zeek_history(c, h, sizeof(h)) == 3 && strcmp(h, "ShA") == 0);
+			CHECK_EQ_STR(zeek_conn_state(c), "S1");
+		} else {
+			CHECK(c->id == 2 && memcmp(&c->zeek, &zero, sizeof(zero)) == 0);
+		}
+	}
+	for (int i = 0; i < ss.n; i++)
+		conn_destroy(ss.conns[i]);
+	conn_pool_release(pool);
+	tracker_destroy(t);
+}
+
 int main(void)
 {
 	test_open_close_client_first();
@@ -858,5 +921,6 @@ int main(void)
 	test_lone_syn_packs_short();
 	test_finish_in_id_order();
 	test_freeze_in_batches();
+	test_zeek_upto();
 	return test_done("tracker");
 }

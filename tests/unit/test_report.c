@@ -1,0 +1,112 @@
+/* test_report.c - the text listing's choice, and what it tells the tracker:
+ * report_zeek_upto(), the largest id whose Zeek fields the report may still
+ * show. Worked out by hand from the listing's order (unclean connections
+ * first, then by id) and --limit. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "test.h"
+
+/* A retired connection: closed cleanly (both FINs, both CLOSED) or not
+ * (the server still ESTABLISHED). */
+static struct conn *conn_make(uint64_t id, bool clean)
+{
+	struct conn *c = calloc(1, sizeof(*c));   /* not pooled: conn_destroy() frees it */
+
+	if (!c)
+		return NULL;
+	c->id = id;
+	c->peer[ROLE_CLIENT].state = TS_CLOSED;
+	c->peer[ROLE_SERVER].state = clean ? TS_CLOSED : TS_ESTABLISHED;
+	c->peer[ROLE_CLIENT].bits = c->peer[ROLE_SERVER].bits = PB_FIN;
+	return c;
+}
+
+/* Hands connection (id, clean) to r; the report takes it or frees it. */
+static void take(struct report *r, uint64_t id, bool clean)
+{
+	struct conn *c = conn_make(id, clean);
+
+	CHECK(c != NULL);
+	if (c && !report_take(r, c))
+		conn_destroy(c);
+}
+
+static struct report *report_make(struct options *o, struct out *out, enum out_format f,
+				  uint64_t limit, unsigned mask)
+{
+	memset(o, 0, sizeof(*o));
+	o->format = f;
+	o->limit = limit;
+	o->report_mask = mask;
+	return report_create(o, out);
+}
+
+static void test_zeek_upto(void)
+{
+	int fd = open("/dev/null", O_WRONLY);
+	struct out *out = out_create(fd);
+	struct options o;
+	struct report *r;
+
+	CHECK(fd >= 0 && out != NULL);
+	if (!out)
+		return;
+
+	/* --limit 3: the bound comes down once three unclean ones are kept */
+	r = report_make(&o, out, FMT_TEXT, 3, 0);
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);
+	take(r, 5, false);
+	take(r, 2, true);
+	take(r, 9, false);
+	/* kept 5, 9 (unclean) and 2 (clean, the worst): an unclean 100 would still get in */
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);
+	take(r, 7, false);
+	/* kept 5, 7, 9: only an unclean one under 9 gets in now */
+	CHECK(*report_zeek_upto(r) == 9);
+	take(r, 12, false);   /* not kept */
+	CHECK(*report_zeek_upto(r) == 9);
+	take(r, 1, true);     /* clean: not kept, whatever its id */
+	CHECK(*report_zeek_upto(r) == 9);
+	take(r, 6, false);    /* kept instead of 9 */
+	CHECK(*report_zeek_upto(r) == 7);
+	report_destroy(r);
+
+	/* --limit 0 lists all: every connection may be shown */
+	r = report_make(&o, out, FMT_TEXT, 0, 0);
+	for (uint64_t id = 1; id < 20; id++)
+		take(r, id, false);
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);
+	report_destroy(r);
+
+	/* JSON and conn.log write every connection's Zeek fields */
+	r = report_make(&o, out, FMT_JSON, 1, 0);
+	take(r, 1, false);
+	take(r, 2, false);
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);
+	report_destroy(r);
+	r = report_make(&o, out, FMT_ZEEK, 1, 0);
+	take(r, 1, false);
+	take(r, 2, false);
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);
+	report_destroy(r);
+
+	/* text without the listing (--report states,time_wait): none */
+	r = report_make(&o, out, FMT_TEXT, 50, SEC_STATES | SEC_TIME_WAIT);
+	CHECK(*report_zeek_upto(r) == 0);
+	report_destroy(r);
+	r = report_make(&o, out, FMT_TEXT, 50, SEC_STATES | SEC_CONNECTIONS);
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);
+	report_destroy(r);
+
+	out_destroy(out);
+	close(fd);
+}
+
+int main(void)
+{
+	test_zeek_upto();
+	return test_done("report");
+}
