@@ -196,6 +196,10 @@ static inline uint16_t conn_port(const struct conn *c, int role)
  * TIME_WAIT, no RST, no anomaly); the text listing puts these last. */
 bool conn_closed_cleanly(const struct conn *c);
 
+/* Flags that make conn_closed_cleanly() false whatever comes after (flags
+ * are never cleared). */
+#define CF_UNCLEAN (CF_RESET | CF_REFUSED | CF_ANOMALY)
+
 /* Hint that c is about to be read and written (the packet path prefetches
  * a connection a few packets before it gets there). */
 static inline void conn_prefetch(const struct conn *c)

@@ -45,6 +45,10 @@ bool report_take(void *ctx, struct conn *c);
  * JSON and conn.log show every connection's. */
 const uint64_t *report_zeek_upto(const struct report *r);
 
+/* tracker_sink.unclean: connection id will not be closed cleanly. In text,
+ * once --limit such ids are known, no larger id can make the listing. */
+void report_unclean(struct report *r, uint64_t id);
+
 /* The analyses whose sections the report writes (may be NULL). */
 void report_set_analyses(struct report *r, struct analyses *an);
 
@@ -75,6 +79,10 @@ struct report {
 	size_t nkept, capkept;
 	uint64_t dropped;          /* connections not kept for the listing */
 	uint64_t zeek_upto;        /* report_zeek_upto() */
+	/* text: the smallest ids of connections known to end unclean before
+	 * they are retired (report_unclean), a max-heap of up to --limit */
+	uint64_t *unclean_ids;
+	size_t n_unclean_ids, cap_unclean_ids;
 	bool zeek_header_done;
 	struct analyses *an;
 };

@@ -54,6 +54,9 @@ struct tracker_sink {
 	/* Every state change. */
 	void (*state_changed)(void *ctx, const struct conn *c, const struct transition *t);
 	void (*anomaly)(void *ctx, const struct conn *c, const struct packet *p, enum anomaly_kind k);
+	/* c has just got its first CF_UNCLEAN flag: it will not be closed
+	 * cleanly, whatever comes. */
+	void (*unclean)(void *ctx, const struct conn *c);
 };
 
 struct tracker_config {

@@ -56,7 +56,7 @@ bool conn_closed_cleanly(const struct conn *c)
 			return false;
 	/* Clean: both FINs sent, nothing reset it, nothing odd on the way. */
 	return (p[0].bits & PB_FIN) && (p[1].bits & PB_FIN) &&
-	       !(c->flags & (CF_RESET | CF_REFUSED | CF_ANOMALY));
+	       !(c->flags & CF_UNCLEAN);
 }
 
 /* Timeline arrays of the usual sizes are kept for reuse by the pool of a

@@ -93,6 +93,53 @@ static void lower_zeek_upto(struct report *r)
 		r->zeek_upto = r->kept[0]->id;
 }
 
+/* The listing's connections are the --limit unclean ones with the smallest
+ * ids (or fewer, then clean ones). The tracker says when a connection gets
+ * a flag that makes it unclean for good (an accepted RST, a refusal, an
+ * anomaly), often long before it is retired: once --limit of those are
+ * known, a connection with a larger id than all of them will not be listed.
+ * The ids kept are the smallest seen (a max-heap); one at or above the
+ * bound already cannot lower it. */
+void report_unclean(struct report *r, uint64_t id)
+{
+	uint64_t *h = r->unclean_ids;
+	size_t n = r->n_unclean_ids, i;
+
+	if (r->opt->format != FMT_TEXT || !r->opt->limit || id >= r->zeek_upto)
+		return;
+	if (n < r->opt->limit) {
+		if (n == r->cap_unclean_ids) {
+			size_t cap = n ? 2 * n : 64;
+
+			if (cap > r->opt->limit)
+				cap = (size_t)r->opt->limit;
+			if (!(h = realloc(h, cap * sizeof(*h))))
+				return;   /* the bound stays where it is: that is safe */
+			r->unclean_ids = h;
+			r->cap_unclean_ids = cap;
+		}
+		for (i = n++; i > 0 && h[(i - 1) / 2] < id; i = (i - 1) / 2)
+			h[i] = h[(i - 1) / 2];
+		h[i] = id;
+		r->n_unclean_ids = n;
+	} else if (id < h[0]) {
+		for (i = 0;;) {
+			size_t l = 2 * i + 1, m;
+
+			if (l >= n)
+				break;
+			m = l + 1 < n && h[l + 1] > h[l] ? l + 1 : l;
+			if (h[m] <= id)
+				break;
+			h[i] = h[m];
+			i = m;
+		}
+		h[i] = id;
+	}
+	if (n == r->opt->limit && h[0] < r->zeek_upto)
+		r->zeek_upto = h[0];
+}
+
 static bool keep(struct report *r, struct conn *c)
 {
 	uint64_t limit = r->opt->limit;
@@ -187,5 +234,6 @@ void report_destroy(struct report *r)
 	for (size_t i = 0; i < r->nkept; i++)
 		conn_destroy(r->kept[i]);
 	free(r->kept);
+	free(r->unclean_ids);
 	free(r);
 }

@@ -38,6 +38,11 @@ static void pipeline_state(void *ctx, const struct conn *c, const struct transit
 	analyses_state(((struct pipeline *)ctx)->an, c, t);
 }
 
+static void pipeline_unclean(void *ctx, const struct conn *c)
+{
+	report_unclean(((struct pipeline *)ctx)->rep, c->id);
+}
+
 static void pipeline_anomaly(void *ctx, const struct conn *c, const struct packet *p,
 			     enum anomaly_kind k)
 {
@@ -64,6 +69,7 @@ bool pipeline_init(struct pipeline *pl, const struct options *o, int out_fd)
 	struct tracker_sink sink = {
 		.ctx = pl, .retired = pipeline_retired, .segment = pipeline_segment,
 		.state_changed = pipeline_state, .anomaly = pipeline_anomaly,
+		.unclean = pipeline_unclean,
 	};
 
 	memset(pl, 0, sizeof(*pl));

@@ -138,6 +138,14 @@ uint64_t tracker_open_count(const struct tracker *t)
 	return flow_table_count(t->ft);
 }
 
+/* Set one of CF_UNCLEAN's flags, telling the sink the first time. */
+static void flag_unclean(struct tracker *t, struct conn *c, uint32_t flag)
+{
+	if (!(c->flags & CF_UNCLEAN) && t->sink.unclean)
+		t->sink.unclean(t->sink.ctx, c);
+	c->flags |= flag;
+}
+
 static void note_anomaly(struct tracker *t, struct conn *c, const struct packet *p,
 			 enum anomaly_kind k)
 {
@@ -145,7 +153,7 @@ static void note_anomaly(struct tracker *t, struct conn *c, const struct packet 
 	if (c) {
 		c->anomalies++;
 		if (k != AN_NOT_ACCEPTED && k != AN_RST_OUT_OF_WINDOW && k != AN_ACK_UNSEEN)
-			c->flags |= CF_ANOMALY;
+			flag_unclean(t, c, CF_ANOMALY);
 	}
 	if (t->sink.anomaly)
 		t->sink.anomaly(t->sink.ctx, c, p, k);
@@ -1039,9 +1047,9 @@ static void process_recv(struct tracker *t, struct conn *c, int r, enum fsm_even
 			return;
 		}
 		if (pr->state == TS_SYN_SENT)
-			c->flags |= CF_REFUSED;
+			flag_unclean(t, c, CF_REFUSED);
 		else if (pr->state != TS_CLOSED)
-			c->flags |= CF_RESET;
+			flag_unclean(t, c, CF_RESET);
 	} else if (ev == EV_SYNACK && pr->state == TS_SYN_SENT && (pr->bits & PB_ISN) &&
 		   p->ack != pr->isn + 1) {
 		note_anomaly(t, c, p, AN_UNEXPECTED); /* does not answer our SYN */

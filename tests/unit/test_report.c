@@ -105,8 +105,66 @@ static void test_zeek_upto(void)
 	close(fd);
 }
 
+/* report_unclean(): connections known to end unclean before they are
+ * retired. Once --limit of them are known, the bound is the largest of the
+ * --limit smallest ids. */
+static void test_unclean(void)
+{
+	int fd = open("/dev/null", O_WRONLY);
+	struct out *out = out_create(fd);
+	struct options o;
+	struct report *r;
+
+	CHECK(fd >= 0 && out != NULL);
+	if (!out)
+		return;
+	r = report_make(&o, out, FMT_TEXT, 3, 0);
+	report_unclean(r, 10);
+	report_unclean(r, 4);
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);   /* two known: a third may come first */
+	report_unclean(r, 20);
+	CHECK(*report_zeek_upto(r) == 20);            /* 4, 10, 20 */
+	report_unclean(r, 30);
+	CHECK(*report_zeek_upto(r) == 20);
+	report_unclean(r, 7);
+	CHECK(*report_zeek_upto(r) == 10);            /* 4, 7, 10 */
+	report_unclean(r, 1);
+	CHECK(*report_zeek_upto(r) == 7);             /* 1, 4, 7 */
+	report_unclean(r, 5);
+	CHECK(*report_zeek_upto(r) == 5);             /* 1, 4, 5 */
+	report_unclean(r, 2);
+	CHECK(*report_zeek_upto(r) == 4);             /* 1, 2, 4 */
+	/* connections retired unclean also count (the listing's own rule) */
+	take(r, 3, false);
+	take(r, 9, false);
+	take(r, 8, false);
+	CHECK(*report_zeek_upto(r) == 4);             /* kept 3, 8, 9: the lower bound stays */
+	report_destroy(r);
+
+	/* many more than --limit, in a shuffled order: the bound is the
+	 * --limit-th smallest id */
+	r = report_make(&o, out, FMT_TEXT, 100, 0);
+	for (uint64_t i = 0; i < 5000; i++)
+		report_unclean(r, 1 + (i * 2654435761u) % 5000);
+	CHECK(*report_zeek_upto(r) == 100);
+	report_destroy(r);
+
+	/* --limit 0, JSON, conn.log: every connection may be shown */
+	r = report_make(&o, out, FMT_TEXT, 0, 0);
+	report_unclean(r, 1);
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);
+	report_destroy(r);
+	r = report_make(&o, out, FMT_JSON, 1, 0);
+	report_unclean(r, 1);
+	CHECK(*report_zeek_upto(r) == UINT64_MAX);
+	report_destroy(r);
+	out_destroy(out);
+	close(fd);
+}
+
 int main(void)
 {
 	test_zeek_upto();
+	test_unclean();
 	return test_done("report");
 }

@@ -903,6 +903,61 @@ static void test_zeek_upto(void)
 	tracker_destroy(t);
 }
 
+/* tracker_sink.unclean: once per connection, when it gets its first flag
+ * that conn_closed_cleanly() cannot get past: an accepted RST (reset), an
+ * RST answering the SYN (refused), an anomaly. A clean close never calls
+ * it; an RST outside the window is ignored and does not count. */
+struct unclean_log {
+	uint64_t ids[8];
+	int n;
+};
+
+static void log_unclean(void *ctx, const struct conn *c)
+{
+	struct unclean_log *u = ctx;
+
+	if (u->n < 8)
+		u->ids[u->n] = c->id;
+	u->n++;
+}
+
+static void test_unclean_sink(void)
+{
+	struct unclean_log u = { .n = 0 };
+	struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S };
+	struct tracker *t = tracker_create(&cfg, &(struct tracker_sink){ .ctx = &u,
+							     .unclean = log_unclean });
+	uint64_t number = 0;
+	struct packet p;
+
+	handshake_at(t, 0, 0, &number);                       /* 1: reset by the server */
+	p = many_make(0, SV, R, 205001, 0, 1, ++number);      /* outside the window: ignored */
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(u.n, 0);
+	p = many_make(0, SV, RA, 5001, 1001, 1, ++number);
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(u.n, 1);
+	p = many_make(0, C, PA, 1001, 5001, 2, ++number);     /* after the RST: an anomaly, not new */
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(u.n, 1);
+	p = many_make(1, C, SYN, 1000, 0, 3, ++number);       /* 2: refused */
+	tracker_packet(t, &p);
+	p = many_make(1, SV, RA, 0, 1001, 3, ++number);
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(u.n, 2);
+	handshake_at(t, 2, 4, &number);                       /* 3: closed cleanly */
+	p = many_make(2, C, FA, 1001, 5001, 5, ++number);
+	tracker_packet(t, &p);
+	p = many_make(2, SV, FA, 5001, 1002, 5, ++number);
+	tracker_packet(t, &p);
+	p = many_make(2, C, A, 1002, 5002, 5, ++number);
+	tracker_packet(t, &p);
+	tracker_finish(t, T0 + 6 * MS);
+	CHECK_EQ_INT(u.n, 2);
+	CHECK(u.ids[0] == 1 && u.ids[1] == 2);
+	tracker_destroy(t);
+}
+
 int main(void)
 {
 	test_open_close_client_first();
@@ -922,5 +977,6 @@ int main(void)
 	test_finish_in_id_order();
 	test_freeze_in_batches();
 	test_zeek_upto();
+	test_unclean_sink();
 	return test_done("tracker");
 }
