@@ -70,8 +70,9 @@ struct tracker_config {
 	bool keep_timeline;      /* record every transition in conn->tl */
 	/* Zeek's model (zeek.c) is kept only for connections whose id is at
 	 * most *zeek_upto, read at every segment: the report will not show the
-	 * others' Zeek fields, which stay zero (report_zeek_upto()). It may
-	 * only go down. NULL: for every connection. */
+	 * others' Zeek fields (report_zeek_upto()), which stay as they were
+	 * (zero for one above the bound from its first segment). It may only
+	 * go down. NULL: for every connection. */
 	const uint64_t *zeek_upto;
 };
 

@@ -157,20 +157,26 @@ enum since_code { SINCE_ZERO, SINCE_PEER_LAST, SINCE_NEAR_LAST, SINCE_OWN_LAST }
  * began the peer's state (the peer changed on receiving it). */
 enum ctl_code { CTL_ZERO, CTL_OWN_LAST, CTL_PEER_SINCE, CTL_NEAR_SINCE };
 
-/* Word by word: a flood packs a silent endpoint with every SYN, and a
- * memcmp() call against a zero record cost more than this. */
-static bool peer_is_zero(const struct peer *pe)
+/* Whether the n bytes at p (a multiple of 8) are all zero, word by word: a
+ * flood packs a silent endpoint with every SYN, and a memcmp() call against
+ * a zero record cost more than this. */
+static bool words_zero(const void *p, size_t n)
 {
-	const unsigned char *b = (const unsigned char *)pe;
+	const unsigned char *b = p;
 	uint64_t any = 0;
 
-	for (size_t i = 0; i < sizeof(*pe); i += 8) {
+	for (size_t i = 0; i < n; i += 8) {
 		uint64_t w;
 
 		memcpy(&w, b + i, 8);
 		any |= w;
 	}
 	return any == 0;
+}
+
+static bool peer_is_zero(const struct peer *pe)
+{
+	return words_zero(pe, sizeof(*pe));
 }
 
 /* Where the endpoint's next sequence number usually is: after its SYN and
@@ -382,21 +388,12 @@ static unsigned seq_len(uint32_t v, uint32_t base)
 /* The history's last byte: 0x80 (its "started" bit) or 0, else plain. */
 enum { H_STARTED = 0x10, H_ZERO = 0x20 };
 
-/* Zeek's fields are all zero when the tracker did not model them for this
+/* Zeek's fields are all zero when the tracker never modelled them for this
  * connection (tracker_config.zeek_upto): a text run's connections that the
  * listing cannot show. One bit then stands for all of them. */
 static bool zeek_is_zero(const struct zeek_conn *z)
 {
-	const unsigned char *b = (const unsigned char *)z;
-	uint64_t any = 0;
-
-	for (size_t i = 0; i < sizeof(*z); i += 8) {
-		uint64_t w;
-
-		memcpy(&w, b + i, 8);
-		any |= w;
-	}
-	return any == 0;
+	return words_zero(z, sizeof(*z));
 }
 
 static void pack_zeek(struct wr *w, const struct conn *c)
