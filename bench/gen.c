@@ -1355,6 +1355,7 @@ int main(int argc, char **argv)
 	}
 	free(g->clients);
 	free(g->tw);
+	free(g->give_up);
 	free(g->heap);
 	free(g->slots);
 	free(g->buf);
