@@ -106,6 +106,13 @@ void tracker_packet(struct tracker *t, const struct packet *p);
  * after one of them. */
 void tracker_push(struct tracker *t, const struct packet *p);
 
+/* tracker_push() without the copy: tracker_slot() returns where the next
+ * segment goes (processing the oldest queued one if the queue is full);
+ * decode into it, then tracker_push_slot() queues it. A slot not pushed is
+ * handed out again by the next tracker_slot(). */
+struct packet *tracker_slot(struct tracker *t);
+void tracker_push_slot(struct tracker *t);
+
 /* Process every queued segment now. */
 void tracker_drain(struct tracker *t);
 

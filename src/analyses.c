@@ -1050,7 +1050,8 @@ void analyses_state(void *ctx, const struct conn *c, const struct transition *tr
 {
 	struct analyses *a = ctx;
 
-	if (tr->side == ROLE_SERVER && (tr->to == TS_SYN_RECEIVED || tr->from == TS_SYN_RECEIVED))
+	/* one branch, not three: the side is a coin toss */
+	if ((tr->side == ROLE_SERVER) & ((tr->to == TS_SYN_RECEIVED) | (tr->from == TS_SYN_RECEIVED)))
 		state_syn_received(a, c, tr);
 	if (tr->to == TS_TIME_WAIT)
 		state_time_wait(a, c, tr, 1);

@@ -890,6 +890,24 @@ bool decode_linktype_supported(int dlt)
  * added to it must be set there too (this fails the build until then). */
 _Static_assert(sizeof(struct tcp_options) == 20, "struct tcp_options changed: update decode_fast_ether");
 
+/* An IPv4 address into a 16-byte field, zero-padded, as two 8-byte
+ * stores: the flow key reads the field in 8-byte loads, and a load is
+ * forwarded from a store still in flight only if one store holds it all. */
+static inline void put_v4_addr(uint8_t *field, const uint8_t *a)
+{
+	uint32_t v;
+	uint64_t w, zero = 0;
+
+	memcpy(&v, a, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	w = v;
+#else
+	w = (uint64_t)v << 32;
+#endif
+	memcpy(field, &w, sizeof(w));
+	memcpy(field + 8, &zero, sizeof(zero));
+}
+
 /* The frame nearly every packet of a big capture is: Ethernet II, then IPv4
  * without options or IPv6 without extension headers, not a later fragment,
  * its whole TCP header captured. Decoded here in one pass; any other frame,
@@ -917,10 +935,8 @@ static bool decode_fast_ether(const uint8_t *d, uint32_t caplen, uint32_t wirele
 		if ((load_be32(ip + 6) & 0x1fff00ff) != IPP_TCP || len - 40 > wire - 40)
 			return false;
 		p->family = 4;
-		memcpy(p->src, ip + 12, 4);
-		memset(p->src + 4, 0, 12);
-		memcpy(p->dst, ip + 16, 4);
-		memset(p->dst + 4, 0, 12);
+		put_v4_addr(p->src, ip + 12);
+		put_v4_addr(p->dst, ip + 16);
 		p->ip_len = (uint32_t)len;
 		th = ip + 20;
 		seg = len - 20;                  /* the TCP segment per the IP header */

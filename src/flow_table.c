@@ -131,36 +131,39 @@ void flow_table_destroy(struct flow_table *ft)
 	free(ft);
 }
 
-/* memcmp() order of the addresses, then the ports: big-endian loads compare
- * as memcmp does, without the call. */
-static int addr_cmp(const uint8_t *a, uint16_t pa, const uint8_t *b, uint16_t pb)
+static void store64(uint8_t *p, uint64_t v)
 {
-	for (size_t i = 0; i < 16; i += 8) {
-		uint64_t x = __builtin_bswap64(load64(a + i)), y = __builtin_bswap64(load64(b + i));
-
-		if (x != y)
-			return x < y ? -1 : 1;
-	}
-	return (pa > pb) - (pa < pb);
+	memcpy(p, &v, sizeof(v));
 }
 
+/* The lower endpoint first: memcmp() order of the addresses, then the
+ * ports. Without a branch: which side sends is a coin toss packet by
+ * packet, and a branch on it was mispredicted half the time. The key's
+ * last word (ports, family, padding) is written by one store, as the
+ * hash reads it. */
 void flow_key_make(const struct packet *p, struct flow_key *k, int *src_side)
 {
-	memset(k, 0, sizeof(*k));
-	k->family = p->family;
-	if (addr_cmp(p->src, p->sport, p->dst, p->dport) <= 0) {
-		memcpy(k->addr[0], p->src, 16);
-		memcpy(k->addr[1], p->dst, 16);
-		k->port[0] = p->sport;
-		k->port[1] = p->dport;
-		*src_side = 0;
-	} else {
-		memcpy(k->addr[0], p->dst, 16);
-		memcpy(k->addr[1], p->src, 16);
-		k->port[0] = p->dport;
-		k->port[1] = p->sport;
-		*src_side = 1;
-	}
+	uint64_t s0 = load64(p->src), s1 = load64(p->src + 8);
+	uint64_t d0 = load64(p->dst), d1 = load64(p->dst + 8);
+	uint64_t a0 = __builtin_bswap64(s0), b0 = __builtin_bswap64(d0);
+	uint64_t a1 = __builtin_bswap64(s1), b1 = __builtin_bswap64(d1);
+	unsigned swap = (a0 > b0) | ((a0 == b0) & ((a1 > b1) | ((a1 == b1) & (p->sport > p->dport))));
+	uint64_t m = (uint64_t)0 - swap, x0 = (s0 ^ d0) & m, x1 = (s1 ^ d1) & m;
+	uint64_t port0 = p->sport ^ ((p->sport ^ p->dport) & m), port1 = p->sport ^ p->dport ^ port0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t w = port0 | port1 << 16 | (uint64_t)p->family << 32;
+#else
+	uint64_t w = port0 << 48 | port1 << 32 | (uint64_t)p->family << 24;
+#endif
+
+	_Static_assert(offsetof(struct flow_key, port) == 32 && offsetof(struct flow_key, family) == 36 &&
+		       sizeof(struct flow_key) == 40, "flow_key's last word: port[2], family, pad[3]");
+	store64(k->addr[0], s0 ^ x0);
+	store64(k->addr[0] + 8, s1 ^ x1);
+	store64(k->addr[1], d0 ^ x0);
+	store64(k->addr[1] + 8, d1 ^ x1);
+	store64((uint8_t *)k->port, w);
+	*src_side = (int)swap;
 }
 
 /* The slot holding key k, or NULL. */
@@ -244,18 +247,43 @@ void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
 		__builtin_prefetch(&ft->slots[i + 4]);
 }
 
+/* 1 if a == b, else 0, by arithmetic: the compiler turns comparisons
+ * or'ed together back into branches. */
+static inline unsigned hash_eq(uint32_t a, uint32_t b)
+{
+	return (unsigned)(((uint64_t)(a ^ b) - 1) >> 63);
+}
+
+/* The first slot with this hash among the four from its home, found
+ * without a branch a slot: where the run of probes ends is data, and a loop
+ * over them was mispredicted about once a packet. Slots with this hash
+ * have this home, and the probes from it meet no empty slot before them
+ * (Robin Hood), so the first such slot is the one the loop finds. Past the
+ * four, the loop goes on. */
 struct flow_hint flow_table_hint(const struct flow_table *ft, uint32_t hash)
 {
 	struct flow_hint h = { NULL, 0, 0 };
-	size_t i = hash & ft->mask;
+	size_t home = hash & ft->mask, i = home;
+	const struct slot *s = &ft->slots[home];
+	unsigned found;
 
-	for (size_t d = 0; ft->slots[i].rec && probe_dist(ft, i) >= d; d++, i = (i + 1) & ft->mask)
-		if (ft->slots[i].hash == hash) {
-			h.rec = ft->slots[i].rec;
-			h.slot = (uint32_t)i;
-			h.frozen = ft->slots[i].frozen;
-			break;
+	/* an empty slot may keep an old hash: the one found must hold a record */
+	if (home + 3 <= ft->mask &&
+	    (found = hash_eq(s[0].hash, hash) | hash_eq(s[1].hash, hash) << 1 |
+		     hash_eq(s[2].hash, hash) << 2 | hash_eq(s[3].hash, hash) << 3) &&
+	    s[__builtin_ctz(found)].rec) {
+		i = home + (unsigned)__builtin_ctz(found);
+	} else {
+		for (size_t d = 0;; d++, i = (i + 1) & ft->mask) {
+			if (!ft->slots[i].rec || probe_dist(ft, i) < d)
+				return h;
+			if (ft->slots[i].hash == hash)
+				break;
 		}
+	}
+	h.rec = ft->slots[i].rec;
+	h.slot = (uint32_t)i;
+	h.frozen = ft->slots[i].frozen;
 	return h;
 }
 

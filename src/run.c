@@ -152,7 +152,7 @@ int run_files(const struct options *o, int out_fd)
 			continue;
 		}
 		for (;;) {
-			struct packet p;
+			struct packet *p;
 			enum decode_status why = DECODE_OK;
 			enum capture_status cs;
 
@@ -160,7 +160,9 @@ int run_files(const struct options *o, int out_fd)
 				stop = true;
 				break;
 			}
-			cs = capture_next(cap, &p, &why);
+			/* decoded in its place in the tracker's queue (tracker_slot) */
+			p = tracker_slot(pl.trk);
+			cs = capture_next(cap, p, &why);
 			if (cs != CAP_PACKET && cs != CAP_SKIPPED) {
 				if (cs == CAP_DAMAGED) {
 					fprintf(stderr, "tcpstate: %s: %s\n", o->files[f],
@@ -171,29 +173,29 @@ int run_files(const struct options *o, int out_fd)
 				break;
 			}
 			if (!frames) {
-				sum->first_ns = p.ts_ns;
+				sum->first_ns = p->ts_ns;
 				if (o->at_set && o->at_relative) {
-					at_ns = p.ts_ns + o->at_ns;
+					at_ns = p->ts_ns + o->at_ns;
 					at_known = true;
 					stop_ns = at_ns;
 				}
 			}
-			if (p.ts_ns > stop_ns) {
+			if (p->ts_ns > stop_ns) {
 				stop = true; /* past the reference time: the rest cannot matter */
 				break;
 			}
 			frames++;
-			if (p.ts_ns > last_ns)
-				last_ns = p.ts_ns;
+			if (p->ts_ns > last_ns)
+				last_ns = p->ts_ns;
 			if (cs == CAP_SKIPPED) {
 				sum->decode[why]++;
 				continue;
 			}
 			/* Numbers run on across rotated files, so the timeline's
 			 * packet numbers stay unique within the run. */
-			p.number = frames;
+			p->number = frames;
 			segments++;
-			tracker_push(pl.trk, &p);
+			tracker_push_slot(pl.trk);
 		}
 		capture_close(cap);
 	}

@@ -1118,11 +1118,10 @@ static void track_sequence(struct conn *c, int s, const struct packet *p)
 
 	if (p->flags & TH_RST)
 		return;
-	if (!(ps->bits & PB_SEEN) || seq_gt(end, ps->snd_nxt))
-		ps->snd_nxt = end;
+	/* selects, not branches: whether a segment moves these on is data */
+	ps->snd_nxt = (!(ps->bits & PB_SEEN) | seq_gt(end, ps->snd_nxt)) ? end : ps->snd_nxt;
 	if (p->flags & TH_ACK) {
-		if (!(ps->bits & PB_ACKED) || seq_gt(p->ack, ps->max_ack))
-			ps->max_ack = p->ack;
+		ps->max_ack = (!(ps->bits & PB_ACKED) | seq_gt(p->ack, ps->max_ack)) ? p->ack : ps->max_ack;
 		ps->bits |= PB_ACKED;
 	}
 	if (p->flags & TH_SYN) {
@@ -1133,8 +1132,7 @@ static void track_sequence(struct conn *c, int s, const struct packet *p)
 	} else if ((ps->bits & PB_WSCALE) && (c->peer[!s].bits & PB_WSCALE)) {
 		win <<= ps->wscale;
 	}
-	if (win > ps->max_win)
-		ps->max_win = win;
+	ps->max_win = win > ps->max_win ? win : ps->max_win;
 }
 
 /* Round trips from the capture point, on the first handshake: the server's
@@ -1142,21 +1140,21 @@ static void track_sequence(struct conn *c, int s, const struct packet *p)
 static void measure_rtt(struct conn *c, int s, const struct packet *p)
 {
 	struct peer *ps = &c->peer[s], *pr = &c->peer[!s];
+	unsigned sa = p->flags & (TH_SYN | TH_ACK);
+	/* the server's: a SYN-ACK, neither control segment retransmitted */
+	bool synack = (sa == (TH_SYN | TH_ACK)) & !((ps->bits | pr->bits) & PB_CTL_REXMIT);
+	/* the client's: its first ACK, of the SYN-ACK */
+	bool first_ack = (sa == TH_ACK) & ((pr->bits & PB_SENT_SYNACK) != 0) &
+			 !(ps->bits & PB_ACKED) & (p->ack == pr->isn + 1);
 	uint64_t d;
 
-	if (ps->rtt_us || !(pr->bits & PB_ISN) || (p->flags & TH_RST))
+	/* One branch, nearly always taken: which of the tests fails differs
+	 * from side to side, and as separate branches they were mispredicted
+	 * about every other segment. */
+	if ((ps->rtt_us != 0) | !(pr->bits & PB_ISN) | ((p->flags & TH_RST) != 0) |
+	    !(synack | first_ack) | (p->ts_ns < pr->ctl_tx_ns))
 		return;
-	if ((p->flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) && !(ps->bits & PB_CTL_REXMIT) &&
-	    !(pr->bits & PB_CTL_REXMIT))
-		d = p->ts_ns - pr->ctl_tx_ns;
-	else if (!(p->flags & TH_SYN) && (p->flags & TH_ACK) && (pr->bits & PB_SENT_SYNACK) &&
-		 !(ps->bits & PB_ACKED) && p->ack == pr->isn + 1)
-		d = p->ts_ns - pr->ctl_tx_ns;
-	else
-		return;
-	if (p->ts_ns < pr->ctl_tx_ns)
-		return;
-	d /= 1000;
+	d = (p->ts_ns - pr->ctl_tx_ns) / 1000;
 	ps->rtt_us = d ? (d > UINT32_MAX ? UINT32_MAX : (uint32_t)d) : 1;
 }
 
@@ -1307,10 +1305,9 @@ static void process(struct tracker *t, const struct queued *q)
 	idle_touch(t, c);
 }
 
-static void queue_fill(struct queued *q, const struct packet *p)
+static void queue_fill(struct queued *q)
 {
-	q->p = *p;
-	flow_key_make(p, &q->key, &q->side);
+	flow_key_make(&q->p, &q->key, &q->side);
 	q->hash = flow_key_hash(&q->key);
 	q->hint.rec = NULL;
 }
@@ -1320,7 +1317,8 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 	struct queued q;
 
 	tracker_drain(t);
-	queue_fill(&q, p);
+	q.p = *p;
+	queue_fill(&q);
 	process(t, &q);
 }
 
@@ -1334,18 +1332,31 @@ static struct queued *queued_due_in(struct tracker *t, unsigned turns)
 	return &t->queue[(t->q_first + t->q_len - 1 - back) % QUEUE_LEN];
 }
 
-void tracker_push(struct tracker *t, const struct packet *p)
+struct packet *tracker_slot(struct tracker *t)
 {
-	struct queued *q;
-	const struct conn *c;
-
 	if (t->q_len == QUEUE_LEN) {
 		process(t, &t->queue[t->q_first]);
 		t->q_first = (t->q_first + 1) % QUEUE_LEN;
 		t->q_len--;
 	}
-	q = &t->queue[(t->q_first + t->q_len) % QUEUE_LEN];
-	queue_fill(q, p);
+	return &t->queue[(t->q_first + t->q_len) % QUEUE_LEN].p;
+}
+
+void tracker_push(struct tracker *t, const struct packet *p)
+{
+	*tracker_slot(t) = *p;
+	tracker_push_slot(t);
+}
+
+/* The packet was decoded in its place: the decoder's narrow stores are
+ * still in flight when the key is made, and a copy of the packet would
+ * read them with wide loads, which wait for them (no store forwarding). */
+void tracker_push_slot(struct tracker *t)
+{
+	struct queued *q = &t->queue[(t->q_first + t->q_len) % QUEUE_LEN];
+	const struct conn *c;
+
+	queue_fill(q);
 	t->q_len++;
 	flow_table_prefetch(t->ft, q->hash);
 	/* Look-ups ahead only read the table, which holds live records. A

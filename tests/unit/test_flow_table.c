@@ -1,7 +1,8 @@
 /* test_flow_table.c - canonical keys (both directions, one entry), lookups,
  * removal, a table of 200k connections (forces many expansions), look-ups
  * with hints gone stale, and records frozen and thawed in place, found by
- * the hash their node carries, and every entry taken at once. */
+ * the hash their node carries, and every entry taken at once. The key's
+ * order is checked against memcmp(), hints in small tables too. */
 #include <stdlib.h>
 
 #include "bigmem.h"
@@ -53,6 +54,53 @@ static void test_canonical(void)
 
 	flow_key_make(&d, &kd, &sd);
 	CHECK(memcmp(&ka, &kd, sizeof(ka)) != 0);
+}
+
+/* The order flow_key_make() must keep, written plainly: memcmp() of the
+ * addresses, then the ports; the lower endpoint goes first. */
+static int ref_side(const struct packet *p)
+{
+	int c = memcmp(p->src, p->dst, 16);
+
+	return c > 0 || (c == 0 && p->sport > p->dport);
+}
+
+/* Random endpoints, often sharing leading bytes (IPv6 prefixes, one IPv4
+ * address, one port), both directions: the key made without branches
+ * puts the same endpoint first as the plain order does, whole. */
+static void test_canonical_order(void)
+{
+	uint64_t rs = 42;
+	int agree = 0;
+	enum { N = 20000 };
+
+	for (int i = 0; i < N; i++) {
+		struct packet p;
+		struct flow_key k, kr;
+		int side, rside;
+		uint64_t r = test_rand(&rs);
+
+		memset(&p, 0, sizeof(p));
+		p.family = (r & 1) ? 6 : 4;
+		for (int b = 0; b < (p.family == 6 ? 16 : 4); b++) {
+			p.src[b] = (uint8_t)test_rand(&rs);
+			/* the same byte as src most of the time: ties go deep */
+			p.dst[b] = (test_rand(&rs) % 4) ? p.src[b] : (uint8_t)test_rand(&rs);
+		}
+		p.sport = (uint16_t)test_rand(&rs);
+		p.dport = (r & 2) ? p.sport : (uint16_t)test_rand(&rs);
+		flow_key_make(&p, &k, &side);
+		rside = ref_side(&p);
+		memset(&kr, 0, sizeof(kr));
+		kr.family = p.family;
+		memcpy(kr.addr[rside], p.src, 16);
+		memcpy(kr.addr[!rside], p.dst, 16);
+		kr.port[rside] = p.sport;
+		kr.port[!rside] = p.dport;
+		if (side == rside && memcmp(&k, &kr, sizeof(k)) == 0)
+			agree++;
+	}
+	CHECK_EQ_INT(agree, N);
 }
 
 static void test_many(void)
@@ -216,6 +264,54 @@ static void test_hints(void)
 	free(by_i);
 }
 
+/* Hints in small tables, where many keys' home slots are among the last
+ * few and a run of probes wraps round to the start, through growth and
+ * removals: a key in the table is named by its hint (no two of these keys
+ * share a hash), and a key taken out is not, whatever its emptied slot held. */
+static void test_hints_small(void)
+{
+	enum { N = 400, LATE = 1016 };
+	struct conn *by_i[N];
+	uint32_t which[N];
+	int named = 0, unnamed = 0, checks = 0;
+	struct flow_table *ft = flow_table_create();
+
+	CHECK(ft != NULL);
+	/* A quarter of the keys with homes in the last 8 of the first
+	 * table's 1024 slots (hash & 1023), the rest as they come. */
+	for (uint32_t n = 0, j = 0; n < N; j++) {
+		struct flow_key k = key_of(j);
+
+		if (n % 4 == 0 ? (flow_key_hash(&k) & 1023) >= LATE : (flow_key_hash(&k) & 1023) < LATE)
+			which[n++] = j;
+	}
+	for (uint32_t n = 0; n < N; n++) {
+		by_i[n] = calloc(1, sizeof(struct conn));
+		by_i[n]->key = key_of(which[n]);
+		by_i[n]->id = n + 1;
+		CHECK(flow_table_add(ft, by_i[n]));
+		/* every fifth taken out again at once */
+		if (n % 5 == 4) {
+			flow_table_remove(ft, by_i[n]);
+			conn_destroy(by_i[n]);
+			by_i[n] = NULL;
+		}
+		for (uint32_t i = 0; i <= n; i++) {
+			struct flow_key k = key_of(which[i]);
+			struct flow_hint h = flow_table_hint(ft, flow_key_hash(&k));
+
+			checks++;
+			if (by_i[i] && flow_table_hint_conn(ft, &h) == by_i[i])
+				named++;
+			else if (!by_i[i] && !h.rec)
+				unnamed++;
+		}
+	}
+	CHECK_EQ_INT(named + unnamed, checks);
+	CHECK(unnamed > 0);
+	flow_table_destroy(ft);
+}
+
 /* n records (key_of(i), id i + 1) added to the table, every `every`-th frozen
  * as soon as it is in, while the table grows: live[i] or cold[i] is set.
  * Each node carries its key's hash, live or frozen. */
@@ -341,8 +437,10 @@ static void test_take(void)
 int main(void)
 {
 	test_canonical();
+	test_canonical_order();
 	test_many();
 	test_hints();
+	test_hints_small();
 	test_frozen_in_place();
 	test_take();
 	return test_done("flow_table");
