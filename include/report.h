@@ -36,8 +36,13 @@ struct report;
 /* NULL on out of memory. o and out must outlive the report. */
 struct report *report_create(const struct options *o, struct out *out);
 
-/* tracker_sink.retired: takes (or frees) a final connection. */
+/* tracker_sink.retired: takes (or frees) a final connection. JSON records
+ * and conn.log rows are written REPORT_BATCH at a time (report_flush). */
 bool report_take(void *ctx, struct conn *c);
+
+/* Write the records held back for a batch now (before output is flushed
+ * for a reader waiting on it, and before a fork). */
+void report_flush(struct report *r);
 
 /* For tracker_config.zeek_upto: the largest connection id whose Zeek fields
  * the report may still show. In text, a connection that can no longer make
@@ -65,6 +70,8 @@ void report_destroy(struct report *r);
 
 /* ---- shared by report_json.c and report_text.c ---- */
 
+#define REPORT_BATCH 32
+
 struct report {
 	const struct options *opt;
 	struct out *out;
@@ -85,13 +92,19 @@ struct report {
 	size_t n_unclean_ids, cap_unclean_ids;
 	bool zeek_header_done;
 	struct analyses *an;
+	/* JSON and conn.log: connections retired, their records not yet
+	 * written. Written in batches, the writer's code is fetched once a
+	 * batch, not once a record between packets that push it out of the
+	 * instruction cache. */
+	struct conn *batch[REPORT_BATCH];
+	size_t nbatch;
 };
 
 void report_json_connection(struct report *r, const struct conn *c);
 void report_json_summary(struct report *r, const struct run_summary *s);
 void report_text(struct report *r, const struct run_summary *s);
-/* --format zeek (report_zeek.c): conn.log header, one row per connection, #close. */
-void report_zeek_header(struct report *r);
+/* --format zeek (report_zeek.c): one row per connection (the header with
+ * the first), then #close (and the header, if there was no row). */
 void report_zeek_connection(struct report *r, const struct conn *c);
 void report_zeek_footer(struct report *r, const struct run_summary *s);
 

@@ -269,6 +269,8 @@ static void tick(struct live *lv, pcap_t *p, uint64_t now)
 	char tm[40];
 
 	tracker_tick(pl->trk, now);
+	/* the records of the connections finished by now, before the tick's line */
+	report_flush(pl->rep);
 	ts = tracker_stats(pl->trk);
 	memset(&tc, 0, sizeof(tc));
 	tc.cw_after_ns = lv->opt->close_wait_after_ns;
@@ -376,6 +378,7 @@ static void full_report(struct live *lv, pcap_t *p, uint64_t now)
 	bool have_ps = capture_stats(p, &ps);
 	pid_t pid;
 
+	report_flush(lv->pl->rep);   /* not written by both processes */
 	out_flush(lv->tick_out);
 	out_flush(lv->pl->out);
 	lv->report_on_screen = lv->tty;

@@ -183,20 +183,27 @@ bool report_take(void *ctx, struct conn *c)
 	r->state_count[ROLE_SERVER][c->peer[ROLE_SERVER].state]++;
 	if (!conn_closed_cleanly(c))
 		r->unclean++;
-	if (r->opt->format == FMT_JSON) {
-		if (report_mask(r) & SEC_CONNECTIONS)
-			report_json_connection(r, c);
+	if (r->opt->format == FMT_JSON && !(report_mask(r) & SEC_CONNECTIONS))
 		return false;
-	}
-	if (r->opt->format == FMT_ZEEK) {
-		if (!r->zeek_header_done) {
-			report_zeek_header(r);
-			r->zeek_header_done = true;
-		}
-		report_zeek_connection(r, c);
-		return false;
+	if (r->opt->format == FMT_JSON || r->opt->format == FMT_ZEEK) {
+		r->batch[r->nbatch++] = c;
+		if (r->nbatch == REPORT_BATCH)
+			report_flush(r);
+		return true;
 	}
 	return keep(r, c);
+}
+
+void report_flush(struct report *r)
+{
+	for (size_t i = 0; i < r->nbatch; i++) {
+		if (r->opt->format == FMT_JSON)
+			report_json_connection(r, r->batch[i]);
+		else
+			report_zeek_connection(r, r->batch[i]);
+		conn_destroy(r->batch[i]);
+	}
+	r->nbatch = 0;
 }
 
 static int cmp_list_order(const void *a, const void *b)
@@ -208,6 +215,7 @@ static int cmp_list_order(const void *a, const void *b)
 
 void report_finish(struct report *r, const struct run_summary *s)
 {
+	report_flush(r);
 	if (r->opt->format == FMT_JSON) {
 		if (r->an)
 			analyses_write_json(r->an, r->out, report_mask(r));
@@ -215,10 +223,6 @@ void report_finish(struct report *r, const struct run_summary *s)
 		return;
 	}
 	if (r->opt->format == FMT_ZEEK) {
-		if (!r->zeek_header_done) {
-			report_zeek_header(r);
-			r->zeek_header_done = true;
-		}
 		report_zeek_footer(r, s);
 		return;
 	}
@@ -233,6 +237,8 @@ void report_destroy(struct report *r)
 		return;
 	for (size_t i = 0; i < r->nkept; i++)
 		conn_destroy(r->kept[i]);
+	for (size_t i = 0; i < r->nbatch; i++)
+		conn_destroy(r->batch[i]);
 	free(r->kept);
 	free(r->unclean_ids);
 	free(r);

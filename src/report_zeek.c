@@ -33,9 +33,9 @@ static void stamp(struct out *o, const char *what, uint64_t ns)
 }
 
 /* The lines before #open. #open carries the capture time of the first row,
- * so it and the column lines follow with the first connection (or at the
- * end when there is none). */
-void report_zeek_header(struct report *r)
+ * so it and the column lines come with the first row (or at the end when
+ * there is none). */
+static void report_zeek_header(struct report *r)
 {
 	out_str(r->out, "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n"
 			"#unset_field\t-\n#path\tconn\n");
@@ -65,8 +65,11 @@ void report_zeek_connection(struct report *r, const struct conn *c)
 	uint64_t dur = zeek_duration_ns(c);
 	char buf[ZEEK_HISTORY_MAX + 8];
 
-	if (r->connections == 1)
+	if (!r->zeek_header_done) {
+		report_zeek_header(r);
 		columns(r, c->first_ns);
+		r->zeek_header_done = true;
+	}
 	out_ts(o, c->first_ns);
 	out_char(o, '\t');
 	out_str(o, zeek_uid(c, buf, sizeof(buf)));
@@ -106,7 +109,10 @@ void report_zeek_connection(struct report *r, const struct conn *c)
 
 void report_zeek_footer(struct report *r, const struct run_summary *s)
 {
-	if (r->connections == 0)
+	if (!r->zeek_header_done) {   /* no connection */
+		report_zeek_header(r);
 		columns(r, s->frames ? s->first_ns : s->ref_ns);
+		r->zeek_header_done = true;
+	}
 	stamp(r->out, "#close", s->frames ? s->last_ns : s->ref_ns);
 }

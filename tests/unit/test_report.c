@@ -3,6 +3,7 @@
  * show. Worked out by hand from the listing's order (unclean connections
  * first, then by id) and --limit. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -146,7 +147,94 @@ static void test_unclean(struct out *out)
 	report_destroy(r);
 }
 
-/* Both write to /dev/null: the reports' output is not what is tested. */
+/* What fd holds from the start: the connection ids of its JSON records in
+ * order (ids[], at most cap), returned as their number. */
+static size_t json_ids(int fd, uint64_t *ids, size_t cap)
+{
+	static char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	size_t k = 0;
+
+	buf[n > 0 ? n : 0] = '\0';
+	for (char *p = buf; (p = strstr(p, "\"id\":")); p += 5)
+		if (k < cap)
+			ids[k++] = strtoull(p + 5, NULL, 10);
+	return k;
+}
+
+static size_t count_lines_with(int fd, const char *what)
+{
+	static char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	size_t k = 0;
+
+	buf[n > 0 ? n : 0] = '\0';
+	for (char *p = buf; (p = strstr(p, what)); p++)
+		k++;
+	return k;
+}
+
+/* JSON records and conn.log rows go out REPORT_BATCH at a time, in the
+ * order the connections were retired; report_flush() writes the rest, and
+ * the end (report_finish) does too. conn.log's header comes once, before the
+ * first row, however many batches follow. */
+static void test_batches(void)
+{
+	FILE *f = tmpfile();
+	int fd = f ? fileno(f) : -1;
+	struct out *out = fd >= 0 ? out_create(fd) : NULL;
+	struct options o;
+	struct report *r;
+	uint64_t ids[128];
+	size_t n;
+	bool in_order = true;
+
+	CHECK(out != NULL);
+	if (!out)
+		return;
+	r = report_make(&o, out, FMT_JSON, 0, 0);
+	for (uint64_t id = 1; id < REPORT_BATCH; id++)
+		take(r, id, id % 3 == 0);
+	out_flush(out);
+	CHECK_EQ_INT(json_ids(fd, ids, 128), 0);           /* held back */
+	take(r, REPORT_BATCH, false);
+	out_flush(out);
+	CHECK_EQ_INT(json_ids(fd, ids, 128), REPORT_BATCH); /* a batch */
+	for (uint64_t id = REPORT_BATCH + 1; id <= 70; id++)
+		take(r, id, false);
+	report_flush(r);
+	report_flush(r);                                    /* nothing more */
+	out_flush(out);
+	n = json_ids(fd, ids, 128);
+	CHECK_EQ_INT(n, 70);
+	for (size_t i = 0; i < n; i++)
+		in_order &= ids[i] == i + 1;
+	CHECK(in_order);
+	report_destroy(r);
+
+	CHECK(ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0);
+	r = report_make(&o, out, FMT_ZEEK, 0, 0);
+	for (uint64_t id = 1; id <= 2 * REPORT_BATCH + 3; id++)
+		take(r, id, true);
+	report_finish(r, &(struct run_summary){ .frames = 1 });
+	out_flush(out);
+	CHECK_EQ_INT(count_lines_with(fd, "\n#fields\t"), 1);
+	CHECK_EQ_INT(count_lines_with(fd, "\ttcp\t"), 2 * REPORT_BATCH + 3);
+	CHECK_EQ_INT(count_lines_with(fd, "#close\t"), 1);
+	report_destroy(r);
+
+	/* held back at the end without a flush: freed, not written or leaked */
+	CHECK(ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0);
+	r = report_make(&o, out, FMT_JSON, 0, 0);
+	take(r, 1, false);
+	report_destroy(r);
+	out_flush(out);
+	CHECK_EQ_INT(json_ids(fd, ids, 128), 0);
+	out_destroy(out);
+	fclose(f);
+}
+
+/* The first two write to /dev/null: the reports' output is not what they test. */
 int main(void)
 {
 	int fd = open("/dev/null", O_WRONLY);
@@ -157,6 +245,7 @@ int main(void)
 		test_zeek_upto(out);
 		test_unclean(out);
 	}
+	test_batches();
 	out_destroy(out);
 	if (fd >= 0)
 		close(fd);
