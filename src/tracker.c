@@ -1284,15 +1284,17 @@ static void process(struct tracker *t, const struct queued *q)
 
 	if (!valid) {
 		note_anomaly(t, c, p, AN_BAD_FLAGS);
+		measure_rtt(c, s, p);
 	} else {
 		if (!fast) {
 			process_send(t, c, s, ev, p, &anomalous);
 			process_recv(t, c, !s, ev, p, &anomalous);
 		}
+		/* before track_sequence(), which marks this ACK as seen */
+		measure_rtt(c, s, p);
 		check_unseen(t, c, s, p);
 		track_sequence(c, s, p);
 	}
-	measure_rtt(c, s, p);
 	c->peer[s].bits |= PB_SEEN;
 	c->peer[s].last_ns = p->ts_ns;
 	c->peer[s].last_sig = sig;

@@ -607,13 +607,44 @@ static void test_lone_syn_packs_short(void)
 /* Held-back ACKs: with a constant retransmission gap (a pinned RTO), a
  * quiet period of about one gap proves acceptance; a retransmission that
  * crossed the held copy (sent before it could arrive) proves nothing. */
+/* Round trips from the capture point, from the handshake: the server's
+ * from the SYN to its SYN-ACK, the client's from the SYN-ACK to its ACK
+ * (which was never measured while the ACK was marked seen first). None
+ * for a connection picked up mid-stream. */
+static void test_rtt(void)
+{
+	struct run r;
+	struct conn *c;
+
+	run_init(&r);
+	seg(&r, C, SYN, 1000, 0, 0, 0);
+	seg(&r, SV, SA, 5000, 1001, 0, 3);
+	seg(&r, C, A, 1001, 5001, 0, 10);
+	seg(&r, C, PA, 1001, 5001, 100, 11);
+	seg(&r, SV, A, 5001, 1101, 0, 30);
+	c = finish(&r, 40, 0);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->peer[ROLE_SERVER].rtt_us, 3000);
+		CHECK_EQ_INT(c->peer[ROLE_CLIENT].rtt_us, 7000);
+	}
+	run_free(&r);
+
+	run_init(&r);
+	seg(&r, C, PA, 1001, 5001, 100, 0);
+	seg(&r, SV, A, 5001, 1101, 0, 3);
+	c = finish(&r, 10, 0);
+	CHECK(c && c->peer[ROLE_SERVER].rtt_us == 0 && c->peer[ROLE_CLIENT].rtt_us == 0);
+	run_free(&r);
+}
+
 static void test_crossing(void)
 {
 	struct run r;
 	struct conn *c;
 
 	run_init(&r);
-	handshake(&r);                            /* client RTT 1 ms (SYN-ACK -> ACK) */
+	handshake(&r);                            /* both RTTs 1 ms */
 	seg(&r, C, FA, 1001, 5001, 0, 5);         /* client FIN_WAIT_1, server CLOSE_WAIT */
 	seg(&r, SV, A, 5001, 1002, 0, 6);
 	seg(&r, SV, FA, 5001, 1002, 0, 10);       /* server LAST_ACK, client TIME_WAIT */
@@ -1077,6 +1108,7 @@ int main(void)
 	test_bad_flags();
 	test_retirement();
 	test_silence();
+	test_rtt();
 	test_crossing();
 	test_copies();
 	test_lone_syn_packs_short();
