@@ -157,24 +157,33 @@ _Static_assert(sizeof(struct idle_node) == 32, "idle_node: the hash fills what w
  * touch, then the two endpoints, then Zeek's model (every segment), then what
  * only state changes and reports read. Records come from conn_pool.c; an
  * idle one is packed into a struct frozen_conn (conn_pack.h) until needed. */
+/* In the order a packet needs the fields: the first five cache lines
+ * (records are 64-byte aligned, conn_pool.c) hold everything the packet
+ * path reads and writes unless Zeek's view is kept (CONN_HOT_BYTES), and
+ * Zeek's fields come last, so a connection the text report cannot list
+ * is fetched in five lines, not seven (conn_prefetch). */
 struct conn {
 	struct flow_key key;
+	uint64_t id;
+	uint32_t flags;                      /* enum conn_flag */
+	uint32_t tl_len;
 	struct idle_node node;
 	uint64_t last_ns;
-	struct peer peer[2];                 /* [ROLE_CLIENT], [ROLE_SERVER] */
-	struct zeek_conn zeek;               /* Zeek's view (zeek.c) */
-	uint64_t first_ns;
-	uint64_t id;
-	uint64_t first_packet;
 	struct transition *tl;               /* timeline, NULL unless recorded */
+	struct peer peer[2];                 /* [ROLE_CLIENT], [ROLE_SERVER] */
 	struct conn_rare *rare;              /* NULL unless needed */
-	uint64_t missed_bytes;               /* bytes acknowledged that the capture never showed */
-	uint32_t tl_len, tl_cap;
-	uint32_t flags;                      /* enum conn_flag */
-	uint32_t anomalies;
 	uint8_t client_is_0;                 /* key.addr[0]/port[0] is the client */
 	uint8_t pooled;                      /* from conn_pool.c: conn_destroy() gives it back */
+	uint32_t tl_cap;
+	uint64_t first_ns;
+	uint64_t first_packet;
+	uint64_t missed_bytes;               /* bytes acknowledged that the capture never showed */
+	uint32_t anomalies;
+	struct zeek_conn zeek;               /* Zeek's view (zeek.c) */
 };
+
+#define CONN_HOT_BYTES offsetof(struct conn, first_ns)
+_Static_assert(offsetof(struct conn, first_ns) <= 5 * 64, "the packet path's fields fit in five lines");
 
 /* The endpoint role of the sender of a segment whose source is key side `from0` ? 0 : 1. */
 static inline int conn_role_of_side(const struct conn *c, int key_side)
@@ -204,7 +213,14 @@ bool conn_closed_cleanly(const struct conn *c);
  * a connection a few packets before it gets there). */
 static inline void conn_prefetch(const struct conn *c)
 {
-	for (size_t off = 0; off < sizeof(*c); off += 64)
+	for (size_t off = 0; off < CONN_HOT_BYTES; off += 64)
+		__builtin_prefetch((const char *)c + off, 1);
+}
+
+/* The rest: Zeek's fields, the first time and packet, the rare counts. */
+static inline void conn_prefetch_rest(const struct conn *c)
+{
+	for (size_t off = CONN_HOT_BYTES & ~(size_t)63; off < sizeof(*c); off += 64)
 		__builtin_prefetch((const char *)c + off, 1);
 	__builtin_prefetch((const char *)c + sizeof(*c) - 1, 1);
 }

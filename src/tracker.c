@@ -1140,21 +1140,21 @@ static void track_sequence(struct conn *c, int s, const struct packet *p)
 static void measure_rtt(struct conn *c, int s, const struct packet *p)
 {
 	struct peer *ps = &c->peer[s], *pr = &c->peer[!s];
-	unsigned sa = p->flags & (TH_SYN | TH_ACK);
-	/* the server's: a SYN-ACK, neither control segment retransmitted */
-	bool synack = (sa == (TH_SYN | TH_ACK)) & !((ps->bits | pr->bits) & PB_CTL_REXMIT);
-	/* the client's: its first ACK, of the SYN-ACK */
-	bool first_ack = (sa == TH_ACK) & ((pr->bits & PB_SENT_SYNACK) != 0) &
-			 !(ps->bits & PB_ACKED) & (p->ack == pr->isn + 1);
 	uint64_t d;
 
-	/* One branch, nearly always taken: which of the tests fails differs
-	 * from side to side, and as separate branches they were mispredicted
-	 * about every other segment. */
-	if ((ps->rtt_us != 0) | !(pr->bits & PB_ISN) | ((p->flags & TH_RST) != 0) |
-	    !(synack | first_ack) | (p->ts_ns < pr->ctl_tx_ns))
+	if (ps->rtt_us || !(pr->bits & PB_ISN) || (p->flags & TH_RST))
 		return;
-	d = (p->ts_ns - pr->ctl_tx_ns) / 1000;
+	if ((p->flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK) && !(ps->bits & PB_CTL_REXMIT) &&
+	    !(pr->bits & PB_CTL_REXMIT))
+		d = p->ts_ns - pr->ctl_tx_ns;
+	else if (!(p->flags & TH_SYN) && (p->flags & TH_ACK) && (pr->bits & PB_SENT_SYNACK) &&
+		 !(ps->bits & PB_ACKED) && p->ack == pr->isn + 1)
+		d = p->ts_ns - pr->ctl_tx_ns;
+	else
+		return;
+	if (p->ts_ns < pr->ctl_tx_ns)
+		return;
+	d /= 1000;
 	ps->rtt_us = d ? (d > UINT32_MAX ? UINT32_MAX : (uint32_t)d) : 1;
 }
 
@@ -1376,6 +1376,10 @@ void tracker_push_slot(struct tracker *t)
 	 * nothing, which is rare and harmless, and a full look-up here cost
 	 * more than the misses it saves. */
 	if ((q = queued_due_in(t, QUEUE_LINKS)) && (c = flow_table_hint_conn(t->ft, &q->hint))) {
+		/* Zeek's view only for the connections that keep it: in text
+		 * most do not, and their last two lines stay where they are */
+		if (c->id <= *t->cfg.zeek_upto)
+			conn_prefetch_rest(c);
 		if (c->node.prev)
 			__builtin_prefetch(&c->node.prev->next, 1);
 		if (c->node.next)

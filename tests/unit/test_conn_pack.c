@@ -419,10 +419,15 @@ static void test_lone(void)
 	struct transition tl, tl2;
 	struct conn c;
 	size_t skip[][2] = {
-		{ offsetof(struct conn, node), offsetof(struct conn, last_ns) },
-		{ offsetof(struct conn, tl), offsetof(struct conn, missed_bytes) },
-		{ offsetof(struct conn, tl_len), offsetof(struct conn, flags) },   /* go with tl */
-		{ offsetof(struct conn, pooled), sizeof(struct conn) },
+		{ offsetof(struct conn, node), offsetof(struct conn, node) + sizeof(c.node) },
+		{ offsetof(struct conn, tl), offsetof(struct conn, tl) + sizeof(c.tl) },
+		{ offsetof(struct conn, rare), offsetof(struct conn, rare) + sizeof(c.rare) },
+		/* go with tl */
+		{ offsetof(struct conn, tl_len), offsetof(struct conn, tl_len) + sizeof(c.tl_len) },
+		{ offsetof(struct conn, tl_cap), offsetof(struct conn, tl_cap) + sizeof(c.tl_cap) },
+		/* pooled, and the padding after it and at the end */
+		{ offsetof(struct conn, pooled), offsetof(struct conn, tl_cap) },
+		{ offsetof(struct conn, zeek) + sizeof(c.zeek), sizeof(struct conn) },
 		{ offsetof(struct conn, peer[0].pend_kind) + 1, offsetof(struct conn, peer[0].since_ns) },
 		{ offsetof(struct conn, peer[1].pend_kind) + 1, offsetof(struct conn, peer[1].since_ns) },
 	};
@@ -463,7 +468,7 @@ static void test_lone(void)
 				fprintf(stderr, "lone SYN, byte %zu changed%s: not the same after\n", i,
 					with_tl ? " (with its timeline)" : "");
 			short_form += lone;
-			if (i >= offsetof(struct conn, peer[1]) && i < offsetof(struct conn, zeek))
+			if (i >= offsetof(struct conn, peer[1]) && i < offsetof(struct conn, peer[1]) + sizeof(struct peer))
 				server_short += lone;   /* the server spoke: not a lone SYN */
 		}
 	}

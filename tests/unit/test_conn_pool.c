@@ -246,8 +246,8 @@ static void test_records(void)
 		CHECK(c[i] != NULL);
 		if (!c[i])
 			return;
-		for (size_t b = 0; b < offsetof(struct conn, pooled); b++)
-			not_zero += ((const uint8_t *)c[i])[b] != 0;
+		for (size_t b = 0; b < sizeof(struct conn); b++)
+			not_zero += b != offsetof(struct conn, pooled) && ((const uint8_t *)c[i])[b] != 0;
 		c[i]->id = i;
 		c[i]->first_packet = ~(uint64_t)i;
 	}
