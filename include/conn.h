@@ -225,8 +225,9 @@ static inline void conn_prefetch_rest(const struct conn *c)
 	__builtin_prefetch((const char *)c + sizeof(*c) - 1, 1);
 }
 
-/* Append a transition to the timeline (grows it; false on out of memory). */
-bool conn_timeline_add(struct conn *c, const struct transition *t);
+/* The place for one more transition at the end of the timeline (grows
+ * it; NULL on out of memory): the caller writes it there. */
+struct transition *conn_timeline_next(struct conn *c);
 
 /* A timeline's room: for the handshake's 4 changes (as most live
  * connections have made), then 10 (a clean close makes 9 or 10), then twice

@@ -78,7 +78,7 @@ void conn_tl_free(const struct conn *c, struct transition *tl, uint32_t cap)
 		free(tl);
 }
 
-bool conn_timeline_add(struct conn *c, const struct transition *t)
+struct transition *conn_timeline_next(struct conn *c)
 {
 	if (c->tl_len == c->tl_cap) {
 		uint32_t cap = !c->tl_cap ? CONN_TL_SMALL :
@@ -86,15 +86,14 @@ bool conn_timeline_add(struct conn *c, const struct transition *t)
 		struct transition *n = conn_tl_alloc(c, cap);
 
 		if (!n)
-			return false;
+			return NULL;
 		if (c->tl_len)
 			memcpy(n, c->tl, (size_t)c->tl_len * sizeof(*n));
 		conn_tl_free(c, c->tl, c->tl_cap);
 		c->tl = n;
 		c->tl_cap = cap;
 	}
-	c->tl[c->tl_len++] = *t;
-	return true;
+	return &c->tl[c->tl_len++];
 }
 
 struct conn_rare *conn_rare_get(struct conn *c)

@@ -163,22 +163,30 @@ static void set_state(struct tracker *t, struct conn *c, int role, uint8_t to, u
 		      uint64_t packet, uint8_t tcp_flags, uint8_t cause)
 {
 	struct peer *pe = &c->peer[role];
-	struct transition tr = {
-		.ts_ns = ts, .packet = packet, .side = (uint8_t)role, .from = pe->state,
-		.to = to, .tcp_flags = tcp_flags, .cause = cause,
-	};
+	struct transition local, *tr = &local;
 
 	if (pe->state == to)
 		return;
+	/* Written where it is kept, field by field: built aside and copied,
+	 * its wide loads waited for the narrow stores that built it. */
+	if (t->cfg.keep_timeline && !(tr = conn_timeline_next(c))) {
+		tr = &local;
+		t->st.oom++;
+	}
+	tr->ts_ns = ts;
+	tr->packet = packet;
+	tr->side = (uint8_t)role;
+	tr->from = pe->state;
+	tr->to = to;
+	tr->tcp_flags = tcp_flags;
+	tr->cause = cause;
 	pe->prev_state = pe->state;
 	pe->state = to;
 	pe->since_ns = ts;
 	pe->since_bytes = pe->bytes;
 	pe->last_flags = tcp_flags;
-	if (t->cfg.keep_timeline && !conn_timeline_add(c, &tr))
-		t->st.oom++;
 	if (t->sink.state_changed)
-		t->sink.state_changed(t->sink.ctx, c, &tr);
+		t->sink.state_changed(t->sink.ctx, c, tr);
 }
 
 /* ---- idle lists: retirement, idle timeouts, eviction ---- */
