@@ -144,6 +144,8 @@ enum {
 	P_SIG = 1u << 9,       /* last_sig kept (see conn_freeze) */
 	P_RAW = 1u << 10,      /* the small fields as plain bytes */
 	P_BITS_HI = 3u << 11,  /* bits 8-9 of bits, unless P_RAW */
+	P_UNANS_SMALL = 1u << 13, /* unanswered is 0 or 1, P_UNANS_ONE says which (no varint) */
+	P_UNANS_ONE = 1u << 14,
 };
 #define P_SINCE_SHIFT 2
 #define P_CTL_SHIFT 4
@@ -205,6 +207,7 @@ static uint16_t peer_code(const struct conn *c, int r, bool keep_sig)
 			  ctl << P_CTL_SHIFT | (pe->snd_nxt ? P_SND_NXT : 0) |
 			  (pe->max_ack ? P_MAX_ACK : 0) | (pe->fin_seq ? P_FIN_SEQ : 0) |
 			  (pe->last_sig && keep_sig ? P_SIG : 0) |
+			  (pe->unanswered <= 1 ? P_UNANS_SMALL | (pe->unanswered ? P_UNANS_ONE : 0) : 0) |
 			  (raw ? P_RAW : (unsigned)(pe->bits >> 8) << P_BITS_SHIFT));
 }
 
@@ -226,7 +229,8 @@ static void pack_peer(struct wr *w, const struct conn *c, int r, uint16_t code)
 	if (code & P_FIN_SEQ)
 		put_seq(w, pe->fin_seq, pe->snd_nxt - 1);
 	put_uv(w, pe->max_win);
-	put_uv(w, pe->unanswered);
+	if (!(code & P_UNANS_SMALL))
+		put_uv(w, pe->unanswered);
 	put_uv(w, pe->rtt_us);
 	if (code & P_RAW) {
 		uint8_t b[7] = { (uint8_t)pe->bits, (uint8_t)(pe->bits >> 8), pe->state,
@@ -260,7 +264,7 @@ static uint16_t unpack_peer(struct rdr *rd, struct conn *c, int r)
 	if (code & P_FIN_SEQ)
 		pe->fin_seq = get_seq(rd, pe->snd_nxt - 1);
 	pe->max_win = (uint32_t)get_uv(rd);
-	pe->unanswered = (uint32_t)get_uv(rd);
+	pe->unanswered = (code & P_UNANS_SMALL) ? (code & P_UNANS_ONE) != 0 : (uint32_t)get_uv(rd);
 	pe->rtt_us = (uint32_t)get_uv(rd);
 	if (code & P_RAW) {
 		uint8_t b[7];

@@ -613,6 +613,46 @@ static void test_no_zeek(void)
 	conn_pool_release(pool);
 }
 
+/* An endpoint's count of segments the peer has not answered is 0 or 1 in
+ * most records: written as a bit of its code, not a byte. Every value comes
+ * back, and 0 or 1 packs a byte shorter than 2. */
+static void test_unanswered(void)
+{
+	static const uint32_t vals[] = { 0, 1, 2, 127, 128, 300, UINT32_MAX };
+	struct conn_pool *pool = conn_pool_create();
+	size_t size[7] = { 0 };
+	int ok = 0, n = 0;
+	struct conn c;
+	bool lone;
+
+	CHECK(pool != NULL);
+	if (!pool)
+		return;
+	for (int r = 0; r < 2; r++)
+		for (size_t i = 0; i < 7; i++) {
+			lone_syn(&c, NULL);
+			c.peer[0].packets = 2;   /* not a lone SYN: the long form */
+			c.peer[1] = c.peer[0];
+			c.peer[1].state = TS_SYN_RECEIVED;
+			c.peer[r].unanswered = vals[i];
+			n++;
+			if (round_trip_tl(pool, &c, c.last_ns, &lone) && !lone)
+				ok++;
+			if (r == 0) {
+				struct frozen_conn *f = conn_freeze(&c, pool, c.last_ns);
+
+				CHECK(f != NULL);
+				size[i] = f ? frozen_conn_size(f) : 0;
+				if (f)
+					frozen_conn_destroy(f);
+			}
+		}
+	CHECK_EQ_INT(ok, n);
+	CHECK_EQ_INT(size[0], size[1]);
+	CHECK_EQ_INT(size[2], size[0] + 1);
+	conn_pool_release(pool);
+}
+
 int main(void)
 {
 	test_round_trips();
@@ -621,5 +661,6 @@ int main(void)
 	test_lone();
 	test_rare_stays();
 	test_no_zeek();
+	test_unanswered();
 	return test_done("conn_pack");
 }
