@@ -153,15 +153,14 @@ struct idle_node {
 };
 _Static_assert(sizeof(struct idle_node) == 32, "idle_node: the hash fills what was padding");
 
-/* Laid out by use: the first cache line is what a lookup and the idle list
- * touch, then the two endpoints, then Zeek's model (every segment), then what
- * only state changes and reports read. Records come from conn_pool.c; an
- * idle one is packed into a struct frozen_conn (conn_pack.h) until needed. */
-/* In the order a packet needs the fields: the first five cache lines
- * (records are 64-byte aligned, conn_pool.c) hold everything the packet
- * path reads and writes unless Zeek's view is kept (CONN_HOT_BYTES), and
- * Zeek's fields come last, so a connection the text report cannot list
- * is fetched in five lines, not seven (conn_prefetch). */
+/* Laid out in the order a packet needs the fields: the first five cache
+ * lines (records are 64-byte aligned, conn_pool.c) hold the key, the id
+ * and flags, the idle-list node and both endpoints, everything the packet
+ * path reads and writes unless Zeek's view is kept (CONN_HOT_BYTES); what
+ * only state changes and reports read follows, and Zeek's fields come last,
+ * so a connection the text report cannot list is fetched in five lines, not
+ * seven (conn_prefetch). Records come from conn_pool.c; an idle one is
+ * packed into a struct frozen_conn (conn_pack.h) until needed. */
 struct conn {
 	struct flow_key key;
 	uint64_t id;

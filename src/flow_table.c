@@ -258,8 +258,10 @@ static inline unsigned hash_eq(uint32_t a, uint32_t b)
  * without a branch a slot: where the run of probes ends is data, and a loop
  * over them was mispredicted about once a packet. Slots with this hash
  * have this home, and the probes from it meet no empty slot before them
- * (Robin Hood), so the first such slot is the one the loop finds. Past the
- * four, the loop goes on. */
+ * (Robin Hood), so the first such slot is the one the loop finds. The loop
+ * runs from the home when none of the four matches, when the home is among
+ * the table's last three slots, or when the match is an empty slot (all
+ * zero: a key whose hash is 0). */
 struct flow_hint flow_table_hint(const struct flow_table *ft, uint32_t hash)
 {
 	struct flow_hint h = { NULL, 0, 0 };

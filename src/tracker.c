@@ -1126,10 +1126,11 @@ static void track_sequence(struct conn *c, int s, const struct packet *p)
 
 	if (p->flags & TH_RST)
 		return;
-	/* selects, not branches: whether a segment moves these on is data */
-	ps->snd_nxt = (!(ps->bits & PB_SEEN) | seq_gt(end, ps->snd_nxt)) ? end : ps->snd_nxt;
+	if (!(ps->bits & PB_SEEN) || seq_gt(end, ps->snd_nxt))
+		ps->snd_nxt = end;
 	if (p->flags & TH_ACK) {
-		ps->max_ack = (!(ps->bits & PB_ACKED) | seq_gt(p->ack, ps->max_ack)) ? p->ack : ps->max_ack;
+		if (!(ps->bits & PB_ACKED) || seq_gt(p->ack, ps->max_ack))
+			ps->max_ack = p->ack;
 		ps->bits |= PB_ACKED;
 	}
 	if (p->flags & TH_SYN) {
@@ -1140,7 +1141,8 @@ static void track_sequence(struct conn *c, int s, const struct packet *p)
 	} else if ((ps->bits & PB_WSCALE) && (c->peer[!s].bits & PB_WSCALE)) {
 		win <<= ps->wscale;
 	}
-	ps->max_win = win > ps->max_win ? win : ps->max_win;
+	if (win > ps->max_win)
+		ps->max_win = win;
 }
 
 /* Round trips from the capture point, on the first handshake: the server's
