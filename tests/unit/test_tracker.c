@@ -604,9 +604,6 @@ static void test_lone_syn_packs_short(void)
 	conn_pool_release(pool);
 }
 
-/* Held-back ACKs: with a constant retransmission gap (a pinned RTO), a
- * quiet period of about one gap proves acceptance; a retransmission that
- * crossed the held copy (sent before it could arrive) proves nothing. */
 /* Round trips from the capture point, from the handshake: the server's
  * from the SYN to its SYN-ACK, the client's from the SYN-ACK to its ACK
  * (which was never measured while the ACK was marked seen first). None
@@ -638,6 +635,9 @@ static void test_rtt(void)
 	run_free(&r);
 }
 
+/* Held-back ACKs: with a constant retransmission gap (a pinned RTO), a
+ * quiet period of about one gap proves acceptance; a retransmission that
+ * crossed the held copy (sent before it could arrive) proves nothing. */
 static void test_crossing(void)
 {
 	struct run r;
