@@ -17,11 +17,12 @@ struct conn_pool;
 
 /* An endpoint's last_sig only serves to spot a copy of its last segment
  * arriving within the tracker's DUPLICATE_NS (1 ms) of it. Packed this long
- * after that segment (the idle rule freezes a connection after 1 s), a copy
- * would need the capture's time to step back almost as far, so last_sig is
- * left out and unpacks as 0 (no copy matches it). A connection frozen
- * sooner, as a flood's are to keep LIVE_MAX, keeps it. */
-#define CONN_PACK_SIG_NS (1000000000ULL)
+ * after that segment (the idle rule freezes a connection after 1 s, a
+ * closed one after TRACKER_FREEZE_CLOSED_NS), a copy would need the
+ * capture's time to step back almost as far, so last_sig is left out and
+ * unpacks as 0 (no copy matches it). A connection frozen sooner, as a
+ * flood's are to keep LIVE_MAX, keeps it. */
+#define CONN_PACK_SIG_NS (100000000ULL)
 
 /* The flow table and the idle lists hold either kind of record; node.frozen
  * says which. */

@@ -16,10 +16,12 @@
 
 struct conn_pool;
 
-/* An empty pool; NULL on out of memory. */
-struct conn_pool *conn_pool_create(void);
+/* An empty pool; NULL on out of memory. Its records have room for at
+ * least tl_inline changes of their timelines after them (conn.h,
+ * CONN_TL_INLINE; 0: none, when no timeline is kept). */
+struct conn_pool *conn_pool_create(uint32_t tl_inline);
 
-/* A zeroed record; NULL on out of memory. */
+/* A zeroed record but its c->pooled and c->tl_inline; NULL on out of memory. */
 struct conn *conn_pool_alloc(struct conn_pool *pool);
 
 /* Give the record back (conn_destroy() calls this for pooled records). */

@@ -64,24 +64,30 @@ bool conn_closed_cleanly(const struct conn *c)
  * allocated when it opens, grown once when it closes, given back when the
  * connection is packed, allocated again when it is unpacked and given back
  * when it is written, and malloc's slow paths took a twentieth of a JSON
- * run's cycles. Any other comes from malloc. */
+ * run's cycles. Any other comes from malloc. A record with room of its own
+ * (c->tl_inline) uses that first, for as many changes as fit. */
 struct transition *conn_tl_alloc(const struct conn *c, uint32_t cap)
 {
-	void *p = c->pooled ? conn_pool_tl_take(c, cap) : NULL;
+	void *p;
 
+	if (c->tl_inline && cap <= c->tl_inline && c->tl != conn_tl_own(c))
+		return conn_tl_own(c);
+	p = c->pooled ? conn_pool_tl_take(c, cap) : NULL;
 	return p ? p : malloc((cap ? cap : 1) * sizeof(struct transition));
 }
 
 void conn_tl_free(const struct conn *c, struct transition *tl, uint32_t cap)
 {
-	if (tl && !(c->pooled && conn_pool_tl_keep(c, tl, cap)))
+	if (!tl || (c->tl_inline && tl == conn_tl_own(c)))
+		return;
+	if (!(c->pooled && conn_pool_tl_keep(c, tl, cap)))
 		free(tl);
 }
 
 struct transition *conn_timeline_next(struct conn *c)
 {
 	if (c->tl_len == c->tl_cap) {
-		uint32_t cap = !c->tl_cap ? CONN_TL_SMALL :
+		uint32_t cap = !c->tl_cap ? (c->tl_inline ? c->tl_inline : CONN_TL_SMALL) :
 			       c->tl_cap < CONN_TL_USUAL ? CONN_TL_USUAL : c->tl_cap * 2;
 		struct transition *n = conn_tl_alloc(c, cap);
 

@@ -985,6 +985,7 @@ static bool lone_match(const struct conn *c, bool keep_sig, struct lone *v)
 	/* what conn_thaw() leaves to the caller, and what is not packed */
 	g.node = c->node;
 	g.pooled = c->pooled;
+	g.tl_inline = c->tl_inline;
 	g.tl = c->tl;
 	g.tl_len = c->tl_len;
 	g.tl_cap = c->tl_cap;

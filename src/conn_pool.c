@@ -35,9 +35,13 @@
 #endif
 
 #define CHUNK_BYTES ((size_t)2 << 20)
-#define SLOT_BYTES (((sizeof(struct conn) + 63) / 64) * 64)
-/* The chunk header takes the first slot. */
-#define SLOTS_PER_CHUNK (CHUNK_BYTES / SLOT_BYTES - 1)
+/* A slot: the record and the room for changes the pool gives it
+ * (conn_pool_create), in whole cache lines. The chunk header takes a
+ * chunk's first slot. */
+static size_t slot_bytes(uint32_t tl_inline)
+{
+	return (sizeof(struct conn) + tl_inline * sizeof(struct transition) + 63) / 64 * 64;
+}
 
 /* Packed records: slabs, size classes, and the largest size a class takes
  * (a larger record gets a mapping of its own, a "slab" of one). */
@@ -97,6 +101,8 @@ struct conn_pool {
 	size_t slabs_used;        /* arena slabs holding records */
 	size_t free_backed;       /* free arena slabs whose pages are still there */
 	int released;             /* the owner is gone: free when nothing is live */
+	size_t slot_bytes;        /* a record and its room for changes, in whole lines */
+	uint8_t tl_inline;        /* changes that room takes (conn->tl_inline) */
 	struct free_slot *tl_kept[2];  /* timeline arrays of CONN_TL_SMALL and CONN_TL_USUAL changes */
 	size_t tl_n[2];
 };
@@ -139,9 +145,20 @@ static void *map_huge(void)
 }
 #endif
 
-struct conn_pool *conn_pool_create(void)
+struct conn_pool *conn_pool_create(uint32_t tl_inline)
 {
-	return calloc(1, sizeof(struct conn_pool));
+	struct conn_pool *pool = calloc(1, sizeof(struct conn_pool));
+
+	if (!pool)
+		return NULL;
+	if (tl_inline > UINT8_MAX)
+		tl_inline = UINT8_MAX;
+	pool->slot_bytes = slot_bytes(tl_inline);
+	/* the lines' rounding may leave room for more */
+	if (tl_inline)
+		tl_inline = (uint32_t)((pool->slot_bytes - sizeof(struct conn)) / sizeof(struct transition));
+	pool->tl_inline = (uint8_t)(tl_inline > UINT8_MAX ? UINT8_MAX : tl_inline);
+	return pool;
 }
 
 static void tl_trim(struct conn_pool *pool)
@@ -179,8 +196,11 @@ static void pool_free_all(struct conn_pool *pool)
 #ifdef POOL_USE_MALLOC
 struct conn *conn_pool_alloc(struct conn_pool *pool)
 {
-	(void)pool;
-	return calloc(1, sizeof(struct conn)); /* not pooled: conn_destroy() frees it */
+	struct conn *c = calloc(1, pool->slot_bytes); /* not pooled: conn_destroy() frees it */
+
+	if (c)
+		c->tl_inline = pool->tl_inline;
+	return c;
 }
 #else
 struct conn *conn_pool_alloc(struct conn_pool *pool)
@@ -193,7 +213,7 @@ struct conn *conn_pool_alloc(struct conn_pool *pool)
 		/* A freed record is long out of the cache: fetch the next one
 		 * now, its link and the lines its zeroing will write. */
 		if (pool->free)
-			for (size_t off = 0; off < sizeof(struct conn); off += 64)
+			for (size_t off = 0; off < pool->slot_bytes; off += 64)
 				__builtin_prefetch((char *)pool->free + off, 1);
 	} else {
 		if (pool->bump == pool->bump_end) {
@@ -204,13 +224,13 @@ struct conn *conn_pool_alloc(struct conn_pool *pool)
 			ch->pool = pool;
 			ch->next = pool->chunks;
 			pool->chunks = ch;
-			pool->bump = (char *)ch + SLOT_BYTES;
-			pool->bump_end = pool->bump + SLOTS_PER_CHUNK * SLOT_BYTES;
+			pool->bump = (char *)ch + pool->slot_bytes;
+			pool->bump_end = (char *)ch + CHUNK_BYTES / pool->slot_bytes * pool->slot_bytes;
 		}
 		c = (struct conn *)pool->bump;
-		pool->bump += SLOT_BYTES;
+		pool->bump += pool->slot_bytes;
 	}
-	*c = (struct conn){ .pooled = 1 };
+	*c = (struct conn){ .pooled = 1, .tl_inline = pool->tl_inline };
 	pool->live++;
 	return c;
 }

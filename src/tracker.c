@@ -95,7 +95,7 @@ struct tracker *tracker_create(const struct tracker_config *cfg, const struct tr
 	if (sink)
 		t->sink = *sink;
 	t->ft = flow_table_create();
-	t->pool = conn_pool_create();
+	t->pool = conn_pool_create(cfg->keep_timeline ? CONN_TL_INLINE : 0);
 	if (!t->ft || !t->pool) {
 		flow_table_destroy(t->ft);
 		conn_pool_release(t->pool);
@@ -265,6 +265,12 @@ static void idle_unlink(struct tracker *t, struct idle_node *n)
 	n->prev = n->next = NULL;
 }
 
+/* How long a connection on list cls stays idle before it is frozen. */
+static uint64_t freeze_after(uint8_t cls)
+{
+	return cls == TS_TIME_WAIT || cls == TS_CLOSED ? TRACKER_FREEZE_CLOSED_NS : TRACKER_FREEZE_NS;
+}
+
 static void idle_append(struct tracker *t, struct idle_node *n, uint8_t cls, uint64_t from_ns)
 {
 	struct idle_list *l = &t->idle[cls];
@@ -282,8 +288,8 @@ static void idle_append(struct tracker *t, struct idle_node *n, uint8_t cls, uin
 	l->tail = n;
 	if (!l->freeze_at) {
 		l->freeze_at = n;
-		if (from_ns + TRACKER_FREEZE_NS < t->next_freeze)
-			t->next_freeze = from_ns + TRACKER_FREEZE_NS;
+		if (from_ns + freeze_after(cls) < t->next_freeze)
+			t->next_freeze = from_ns + freeze_after(cls);
 	}
 }
 
@@ -384,14 +390,14 @@ static void freeze_idle(struct tracker *t)
 			struct idle_list *l = &t->idle[cls];
 			struct idle_node *n;
 
-			while ((n = l->freeze_at) && n->since_ns + TRACKER_FREEZE_NS <= t->now_ns) {
+			while ((n = l->freeze_at) && n->since_ns + freeze_after(cls) <= t->now_ns) {
 				l->freeze_at = n->next;
 				walk_prefetch(t, n);
 				if (!n->frozen)
 					freeze(t, node_conn(n));
 			}
-			if (n && n->since_ns + TRACKER_FREEZE_NS < t->next_freeze)
-				t->next_freeze = n->since_ns + TRACKER_FREEZE_NS;
+			if (n && n->since_ns + freeze_after(cls) < t->next_freeze)
+				t->next_freeze = n->since_ns + freeze_after(cls);
 		}
 		if (t->next_freeze < t->now_ns + TRACKER_FREEZE_BATCH_NS)
 			t->next_freeze = t->now_ns + TRACKER_FREEZE_BATCH_NS;

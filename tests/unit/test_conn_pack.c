@@ -210,7 +210,7 @@ static bool sig_kept(const struct conn *c, int r, uint64_t now_ns)
 
 static void test_round_trips(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 
 	CHECK(pool != NULL);
 	for (int round = 0; round < 20000 && pool; round++) {
@@ -287,7 +287,7 @@ static bool round_trip(struct conn_pool *pool, const struct conn *c)
  * non-zero byte is any one of its fields' (it must not pass for silent). */
 static void test_one_byte(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	size_t pad_from = offsetof(struct peer, pend_kind) + 1, pad_to = offsetof(struct peer, since_ns);
 	int ok = 0, n = 0;
 
@@ -415,7 +415,7 @@ static bool round_trip_tl(struct conn_pool *pool, const struct conn *c, uint64_t
  * one when the rest no longer follows from those. */
 static void test_lone(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	struct transition tl, tl2;
 	struct conn c;
 	size_t skip[][2] = {
@@ -514,7 +514,7 @@ static void test_rare_stays(void)
  * about twice that. */
 static void test_timeline_short(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	struct transition tl[N_COMMON];
 	struct frozen_conn *with, *without;
 	struct conn c;
@@ -573,7 +573,7 @@ static void test_timeline_short(void)
  * for that and comes back whole. */
 static void test_no_zeek(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	struct frozen_conn *f;
 	size_t with = 0, without = 0;
 	struct conn c;
@@ -619,7 +619,7 @@ static void test_no_zeek(void)
 static void test_unanswered(void)
 {
 	static const uint32_t vals[] = { 0, 1, 2, 127, 128, 300, UINT32_MAX };
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	size_t size[7] = { 0 };
 	int ok = 0, n = 0;
 	struct conn c;

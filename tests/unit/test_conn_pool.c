@@ -120,7 +120,7 @@ static size_t rss_bytes(void)
  * one emptied arena is kept), not the most there ever were. */
 static void test_give_back(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	struct rec *v = calloc(N, sizeof(*v));
 	size_t mapped_full, held, rss0;
 
@@ -173,7 +173,7 @@ out:
 
 static void test_packed(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	struct rec *v = calloc(N, sizeof(*v));
 	size_t bytes = 0, mapped_full;
 	int malloced;
@@ -233,7 +233,7 @@ static void test_packed(void)
 /* Connection records: distinct, zeroed, reused after being given back. */
 static void test_records(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	enum { M = 20000 };
 	struct conn **c = calloc(M, sizeof(*c));
 	size_t not_zero = 0, overlap = 0;
@@ -269,10 +269,77 @@ static void test_records(void)
 	free(c);
 }
 
+/* A pool made for timelines: its records have room for CONN_TL_INLINE
+ * changes after them, which a timeline takes first and leaves when it
+ * outgrows it; neighbouring records keep their changes (the room is inside
+ * each slot, not past it); a record given back and taken again starts
+ * with its room free. Under AddressSanitizer each record is its own
+ * allocation of the same size, so a change written past the room is caught. */
+static void test_timeline_room(void)
+{
+	struct conn_pool *pool = conn_pool_create(CONN_TL_INLINE);
+	enum { M = 3000, CHANGES = CONN_TL_INLINE + 5 };
+	struct conn **c = calloc(M, sizeof(*c));
+	size_t moved_early = 0, stayed_late = 0, wrong = 0;
+
+	CHECK(pool && c);
+	if (!pool || !c)
+		return;
+	for (size_t i = 0; i < M; i++) {
+		c[i] = conn_pool_alloc(pool);
+		CHECK(c[i] != NULL);
+		if (!c[i])
+			return;
+		CHECK(c[i]->tl_inline >= CONN_TL_INLINE && c[i]->tl == NULL);
+		for (uint32_t k = 0; k < (i % 2 ? CHANGES : CONN_TL_INLINE); k++) {
+			struct transition *tr = conn_timeline_next(c[i]);
+
+			CHECK(tr != NULL);
+			if (!tr)
+				return;
+			*tr = (struct transition){ .ts_ns = i * 1000 + k, .packet = i, .to = (uint8_t)k };
+			/* in its own room while the changes fit, out of it after */
+			if (c[i]->tl_len <= c[i]->tl_inline)
+				moved_early += c[i]->tl != conn_tl_own(c[i]);
+			else
+				stayed_late += c[i]->tl == conn_tl_own(c[i]);
+		}
+	}
+	CHECK_EQ_INT(moved_early, 0);
+	CHECK_EQ_INT(stayed_late, 0);
+	for (size_t i = 0; i < M; i++)
+		for (uint32_t k = 0; k < c[i]->tl_len; k++)
+			wrong += c[i]->tl[k].ts_ns != i * 1000 + k || c[i]->tl[k].packet != i ||
+				 c[i]->tl[k].to != k;
+	CHECK_EQ_INT(wrong, 0);
+	for (size_t i = 0; i < M; i += 2) {
+		conn_destroy(c[i]);
+		c[i] = conn_pool_alloc(pool);
+		CHECK(c[i] && c[i]->tl == NULL && c[i]->tl_len == 0 &&
+		      conn_tl_alloc(c[i], CONN_TL_INLINE) == conn_tl_own(c[i]));
+	}
+	for (size_t i = 0; i < M; i++)
+		conn_destroy(c[i]);
+	/* without the room: a record as before, timelines of their own */
+	conn_pool_release(pool);
+	pool = conn_pool_create(0);
+	CHECK(pool != NULL);
+	if (pool) {
+		struct conn *r = conn_pool_alloc(pool);
+		struct transition *tr = r ? conn_timeline_next(r) : NULL;
+
+		CHECK(r && tr && r->tl_inline == 0 && r->tl != conn_tl_own(r));
+		conn_destroy(r);
+		conn_pool_release(pool);
+	}
+	free(c);
+}
+
 int main(void)
 {
 	test_packed();
 	test_give_back();
 	test_records();
+	test_timeline_room();
 	return test_done("conn_pool");
 }

@@ -348,7 +348,7 @@ static void fill(struct flow_table *ft, struct conn_pool *pool, uint32_t n, uint
 static void test_frozen_in_place(void)
 {
 	struct flow_table *ft = flow_table_create();
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	enum { N = 3000 };
 	static struct conn *live[N];
 	static struct frozen_conn *cold[N];
@@ -388,7 +388,7 @@ static void test_frozen_in_place(void)
 static void test_take(void)
 {
 	struct flow_table *ft = flow_table_create();
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	enum { N = 5000 };
 	static struct conn *live[N];
 	static struct frozen_conn *cold[N];

@@ -562,7 +562,7 @@ static void test_silence(void)
  * and without a timeline, and comes back the same. */
 static void test_lone_syn_packs_short(void)
 {
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 
 	for (int with_tl = 0; with_tl < 2 && pool; with_tl++) {
 		struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S,
@@ -583,12 +583,13 @@ static void test_lone_syn_packs_short(void)
 			continue;
 		}
 		CHECK_EQ_INT(c->tl_len, with_tl);
-		f = conn_freeze(c, pool, T0 + 500 * MS);
+		f = conn_freeze(c, pool, T0 + CONN_PACK_SIG_NS / 2);   /* its last_sig kept */
 		CHECK(f && frozen_conn_is_lone(f));
 		memset(&b, 0, sizeof(b));
 		b.node = c->node;
-		CHECK(f && conn_thaw(f, &b));   /* into a record of the stack: not pooled */
+		CHECK(f && conn_thaw(f, &b));   /* into a record of the stack: not pooled, no room */
 		b.pooled = c->pooled;
+		b.tl_inline = c->tl_inline;
 		CHECK_EQ_INT(b.tl_len, c->tl_len);
 		if (c->tl_len == 1 && b.tl_len == 1)   /* field by field: not the padding */
 			CHECK(b.tl->ts_ns == c->tl->ts_ns && b.tl->packet == c->tl->packet &&
@@ -872,6 +873,41 @@ static void test_freeze_in_batches(void)
 	tracker_destroy(t);
 }
 
+/* A connection that only waits out TIME_WAIT or its linger is packed after
+ * TRACKER_FREEZE_CLOSED_NS idle, one that may still carry data only after
+ * TRACKER_FREEZE_NS: A closes at 0 ms (client TIME_WAIT, server CLOSED), B
+ * stays ESTABLISHED. Packing A sooner keeps fewer records live (each an
+ * unpacked record's size) and changes nothing it reports. */
+static void test_freeze_closed_sooner(void)
+{
+	struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S };
+	struct tracker *t = tracker_create(&cfg, &(struct tracker_sink){ 0 });
+	const uint64_t closed_ms = TRACKER_FREEZE_CLOSED_NS / MS, freeze_ms = TRACKER_FREEZE_NS / MS;
+	const uint64_t batch_ms = TRACKER_FREEZE_BATCH_NS / MS;
+	uint64_t number = 0;
+	struct packet p;
+
+	CHECK(closed_ms + batch_ms < freeze_ms && closed_ms >= CONN_PACK_SIG_NS / MS);
+	handshake_at(t, 0, 0, &number);
+	handshake_at(t, 1, 0, &number);
+	p = many_make(0, C, FA, 1001, 5001, 0, ++number);
+	tracker_packet(t, &p);
+	p = many_make(0, SV, FA, 5001, 1002, 0, ++number);
+	tracker_packet(t, &p);
+	p = many_make(0, C, A, 1002, 5002, 0, ++number);
+	tracker_packet(t, &p);
+	p = many_make(2, C, SYN, 1000, 0, closed_ms - 1, ++number);   /* only moves the clock */
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(tracker_stats(t)->frozen, 0);
+	p = many_make(2, C, SYN, 1000, 0, closed_ms + batch_ms, ++number);
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(tracker_stats(t)->frozen, 1);   /* A, not B */
+	p = many_make(2, C, SYN, 1000, 0, freeze_ms + batch_ms, ++number);
+	tracker_packet(t, &p);
+	CHECK_EQ_INT(tracker_stats(t)->frozen, 2);   /* B too (SYN 2 is not idle that long) */
+	tracker_destroy(t);
+}
+
 /* What a retired connection came to, for comparing two runs. */
 struct sig_sink {
 	uint64_t sig[2048];
@@ -991,7 +1027,7 @@ static void test_zeek_upto(void)
 				      .zeek_upto = &upto };
 	struct sink_state ss = { .n = 0 };
 	struct tracker *t = tracker_create(&cfg, &(struct tracker_sink){ .ctx = &ss, .retired = take });
-	struct conn_pool *pool = conn_pool_create();
+	struct conn_pool *pool = conn_pool_create(0);
 	struct zeek_conn zero;
 	struct packet p;
 	char h[ZEEK_HISTORY_MAX];
@@ -1114,6 +1150,7 @@ int main(void)
 	test_lone_syn_packs_short();
 	test_finish_in_id_order();
 	test_freeze_in_batches();
+	test_freeze_closed_sooner();
 	test_queue_same_as_direct();
 	test_zeek_upto();
 	test_unclean_sink();
