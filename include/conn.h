@@ -247,11 +247,11 @@ static inline struct transition *conn_tl_own(const struct conn *c)
 	return (struct transition *)((char *)(uintptr_t)c + sizeof(struct conn));
 }
 
-/* A timeline array with room for cap changes for c, and giving one of c's
- * back (tl may be NULL). A pooled record's pool keeps arrays of the usual
- * sizes for reuse; any of them may also be released with free(). */
+/* A timeline array with room for cap changes for c (its own room when it
+ * has that, is not using it and cap fits, else malloc'd), and giving one
+ * of c's back (tl may be NULL; its own room is not freed). */
 struct transition *conn_tl_alloc(const struct conn *c, uint32_t cap);
-void conn_tl_free(const struct conn *c, struct transition *tl, uint32_t cap);
+void conn_tl_free(const struct conn *c, struct transition *tl);
 
 /* c->rare, allocated (zeroed) if it was not yet; NULL on out of memory. */
 struct conn_rare *conn_rare_get(struct conn *c);

@@ -35,13 +35,6 @@ void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n);
  * slabs). */
 void conn_pool_free_packed(void *p);
 
-/* Timeline arrays (conn.c) of the usual sizes, kept for reuse by pooled
- * record c's pool: one taken (NULL: none kept of that size), and one given
- * back to be kept (false: not kept, the caller frees it). Each is a malloc()
- * block; none is kept under AddressSanitizer, or once the pool is released. */
-void *conn_pool_tl_take(const struct conn *c, uint32_t cap);
-bool conn_pool_tl_keep(const struct conn *c, void *tl, uint32_t cap);
-
 /* Bytes mapped for packed records now (0 where records come from malloc,
  * under AddressSanitizer). */
 size_t conn_pool_packed_mapped(const struct conn_pool *pool);

@@ -59,29 +59,24 @@ bool conn_closed_cleanly(const struct conn *c)
 	       !(c->flags & CF_UNCLEAN);
 }
 
-/* Timeline arrays of the usual sizes are kept for reuse by the pool of a
- * pooled record (conn_pool_tl_take/keep): a connection's timeline is
- * allocated when it opens, grown once when it closes, given back when the
- * connection is packed, allocated again when it is unpacked and given back
- * when it is written, and malloc's slow paths took a twentieth of a JSON
- * run's cycles. Any other comes from malloc. A record with room of its own
- * (c->tl_inline) uses that first, for as many changes as fit. */
+/* A record with room of its own (c->tl_inline, a pool's made for
+ * timelines) keeps its timeline there while it fits: a connection's
+ * timeline is made when it opens, grows when it closes, and is packed and
+ * unpacked with the connection, and in arrays of its own each of those
+ * was a wait for another page. A longer one, or one of a record without
+ * room, comes from malloc. */
 struct transition *conn_tl_alloc(const struct conn *c, uint32_t cap)
 {
-	void *p;
-
 	if (c->tl_inline && cap <= c->tl_inline && c->tl != conn_tl_own(c))
 		return conn_tl_own(c);
-	p = c->pooled ? conn_pool_tl_take(c, cap) : NULL;
-	return p ? p : malloc((cap ? cap : 1) * sizeof(struct transition));
+	return malloc((cap ? cap : 1) * sizeof(struct transition));
 }
 
-void conn_tl_free(const struct conn *c, struct transition *tl, uint32_t cap)
+void conn_tl_free(const struct conn *c, struct transition *tl)
 {
 	if (!tl || (c->tl_inline && tl == conn_tl_own(c)))
 		return;
-	if (!(c->pooled && conn_pool_tl_keep(c, tl, cap)))
-		free(tl);
+	free(tl);
 }
 
 struct transition *conn_timeline_next(struct conn *c)
@@ -95,7 +90,7 @@ struct transition *conn_timeline_next(struct conn *c)
 			return NULL;
 		if (c->tl_len)
 			memcpy(n, c->tl, (size_t)c->tl_len * sizeof(*n));
-		conn_tl_free(c, c->tl, c->tl_cap);
+		conn_tl_free(c, c->tl);
 		c->tl = n;
 		c->tl_cap = cap;
 	}
@@ -113,7 +108,7 @@ void conn_destroy(struct conn *c)
 {
 	if (!c)
 		return;
-	conn_tl_free(c, c->tl, c->tl_cap);
+	conn_tl_free(c, c->tl);
 	free(c->rare);
 	if (c->pooled)
 		conn_pool_free(c);

@@ -1159,7 +1159,7 @@ size_t frozen_conn_size(const struct frozen_conn *f)
 
 	memset(&c, 0, sizeof(c));
 	ok = thaw_from(f, &c, &rd);
-	conn_tl_free(&c, c.tl, c.tl_cap);
+	conn_tl_free(&c, c.tl);
 	return ok ? sizeof(*f) + (size_t)(rd.p - f->data) : 0;
 }
 

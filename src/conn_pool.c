@@ -103,12 +103,7 @@ struct conn_pool {
 	int released;             /* the owner is gone: free when nothing is live */
 	size_t slot_bytes;        /* a record and its room for changes, in whole lines */
 	uint8_t tl_inline;        /* changes that room takes (conn->tl_inline) */
-	struct free_slot *tl_kept[2];  /* timeline arrays of CONN_TL_SMALL and CONN_TL_USUAL changes */
-	size_t tl_n[2];
 };
-
-/* Timeline arrays kept at most, per size. */
-#define TL_KEEP 65536
 
 _Static_assert(sizeof(struct chunk) <= 64, "chunk header must fit in one slot");
 
@@ -159,19 +154,6 @@ struct conn_pool *conn_pool_create(uint32_t tl_inline)
 		tl_inline = (uint32_t)((pool->slot_bytes - sizeof(struct conn)) / sizeof(struct transition));
 	pool->tl_inline = (uint8_t)(tl_inline > UINT8_MAX ? UINT8_MAX : tl_inline);
 	return pool;
-}
-
-static void tl_trim(struct conn_pool *pool)
-{
-	for (int k = 0; k < 2; k++) {
-		while (pool->tl_kept[k]) {
-			struct free_slot *f = pool->tl_kept[k];
-
-			pool->tl_kept[k] = f->next;
-			free(f);
-		}
-		pool->tl_n[k] = 0;
-	}
 }
 
 static void pool_free_all(struct conn_pool *pool)
@@ -252,59 +234,6 @@ void conn_pool_free(struct conn *c)
 	if (--pool->live == 0 && pool->packed_live == 0 && pool->released)
 		pool_free_all(pool);
 }
-
-#ifdef POOL_USE_MALLOC
-void *conn_pool_tl_take(const struct conn *c, uint32_t cap)
-{
-	(void)c;
-	(void)cap;
-	return NULL;
-}
-
-bool conn_pool_tl_keep(const struct conn *c, void *tl, uint32_t cap)
-{
-	(void)c;
-	(void)tl;
-	(void)cap;
-	return false;
-}
-#else
-/* The list for arrays of cap changes, or -1. */
-static int tl_index(uint32_t cap)
-{
-	return cap == CONN_TL_SMALL ? 0 : cap == CONN_TL_USUAL ? 1 : -1;
-}
-
-void *conn_pool_tl_take(const struct conn *c, uint32_t cap)
-{
-	struct conn_pool *pool = pool_of(c);
-	int k = tl_index(cap);
-	struct free_slot *f;
-
-	if (k < 0 || !(f = pool->tl_kept[k]))
-		return NULL;
-	pool->tl_kept[k] = f->next;
-	pool->tl_n[k]--;
-	/* the next one's link, read at the next take (conn_pool_alloc) */
-	if (f->next)
-		__builtin_prefetch(f->next, 1);
-	return f;
-}
-
-bool conn_pool_tl_keep(const struct conn *c, void *tl, uint32_t cap)
-{
-	struct conn_pool *pool = pool_of(c);
-	int k = tl_index(cap);
-	struct free_slot *f = tl;
-
-	if (k < 0 || pool->released || pool->tl_n[k] == TL_KEEP)
-		return false;
-	f->next = pool->tl_kept[k];
-	pool->tl_kept[k] = f;
-	pool->tl_n[k]++;
-	return true;
-}
-#endif
 
 #ifdef POOL_USE_MALLOC
 void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n)
@@ -555,7 +484,6 @@ void conn_pool_release(struct conn_pool *pool)
 	if (!pool)
 		return;
 	pool->released = 1;
-	tl_trim(pool);
 	if (pool->live == 0 && pool->packed_live == 0)
 		pool_free_all(pool);
 }

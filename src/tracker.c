@@ -629,9 +629,9 @@ void tracker_foreach(struct tracker *t, void (*fn)(void *ctx, const struct conn 
 			fn(ctx, e.conn);
 		} else if (conn_thaw(e.frozen, &scratch)) {
 			fn(ctx, &scratch);
-			conn_tl_free(&scratch, scratch.tl, scratch.tl_cap);
+			conn_tl_free(&scratch, scratch.tl);
 		} else {
-			conn_tl_free(&scratch, scratch.tl, scratch.tl_cap);
+			conn_tl_free(&scratch, scratch.tl);
 			t->st.oom++;
 		}
 	}
