@@ -39,7 +39,7 @@ const char *anomaly_kind_name(enum anomaly_kind k);
  * only TRACKER_LIVE_MAX of them. A connection that only waits out
  * TIME_WAIT or its linger (the TIME_WAIT and CLOSED lists) is frozen after
  * TRACKER_FREEZE_CLOSED_NS: stray segments after a close are rare, and
- * closed connections were half of the live records at the 20M bench
+ * closed connections were a fifth of the live records at the 20M bench
  * capture's peak. Freezing changes no output. */
 #define TRACKER_FREEZE_NS (1000000000ULL)
 #define TRACKER_FREEZE_CLOSED_NS (100000000ULL)

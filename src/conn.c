@@ -59,7 +59,7 @@ bool conn_closed_cleanly(const struct conn *c)
 	       !(c->flags & CF_UNCLEAN);
 }
 
-/* A record with room of its own (c->tl_inline, a pool's made for
+/* A record with room of its own (c->tl_inline: from a pool made for
  * timelines) keeps its timeline there while it fits: a connection's
  * timeline is made when it opens, grows when it closes, and is packed and
  * unpacked with the connection, and in arrays of its own each of those
