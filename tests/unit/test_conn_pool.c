@@ -230,6 +230,21 @@ static void test_packed(void)
 	free(v);
 }
 
+/* m records from pool into c[], or false (checked) when one cannot be had. */
+static bool take_records(struct conn_pool *pool, struct conn **c, size_t m)
+{
+	CHECK(pool && c);
+	if (!pool || !c)
+		return false;
+	for (size_t i = 0; i < m; i++) {
+		c[i] = conn_pool_alloc(pool);
+		CHECK(c[i] != NULL);
+		if (!c[i])
+			return false;
+	}
+	return true;
+}
+
 /* Connection records: distinct, zeroed, reused after being given back. */
 static void test_records(void)
 {
@@ -238,14 +253,9 @@ static void test_records(void)
 	struct conn **c = calloc(M, sizeof(*c));
 	size_t not_zero = 0, overlap = 0;
 
-	CHECK(pool && c);
-	if (!pool || !c)
+	if (!take_records(pool, c, M))
 		return;
 	for (size_t i = 0; i < M; i++) {
-		c[i] = conn_pool_alloc(pool);
-		CHECK(c[i] != NULL);
-		if (!c[i])
-			return;
 		for (size_t b = 0; b < sizeof(struct conn); b++)
 			not_zero += b != offsetof(struct conn, pooled) && ((const uint8_t *)c[i])[b] != 0;
 		c[i]->id = i;
@@ -282,14 +292,9 @@ static void test_timeline_room(void)
 	struct conn **c = calloc(M, sizeof(*c));
 	size_t moved_early = 0, stayed_late = 0, wrong = 0;
 
-	CHECK(pool && c);
-	if (!pool || !c)
+	if (!take_records(pool, c, M))
 		return;
 	for (size_t i = 0; i < M; i++) {
-		c[i] = conn_pool_alloc(pool);
-		CHECK(c[i] != NULL);
-		if (!c[i])
-			return;
 		CHECK(c[i]->tl_inline >= CONN_TL_INLINE && c[i]->tl == NULL);
 		for (uint32_t k = 0; k < (i % 2 ? CHANGES : CONN_TL_INLINE); k++) {
 			struct transition *tr = conn_timeline_next(c[i]);
