@@ -57,6 +57,8 @@ void analyses_destroy(struct analyses *a);
 
 /* Tracker events (tracker_sink callbacks take void *ctx = the analyses). */
 void analyses_segment(void *ctx, const struct conn *c, int sender_role, const struct packet *p);
+/* The segments analyses_segment() needs after the first: it passes over the rest. */
+#define ANALYSES_SEGMENT_FLAGS (TH_SYN | TH_RST)
 void analyses_state(void *ctx, const struct conn *c, const struct transition *t);
 void analyses_anomaly(void *ctx, const struct conn *c, const struct packet *p, enum anomaly_kind k);
 

@@ -31,6 +31,10 @@ void flow_table_destroy(struct flow_table *ft);
 /* Fill *k with the canonical key of p; *src_side is the key side (0/1) of its sender. */
 void flow_key_make(const struct packet *p, struct flow_key *k, int *src_side);
 
+/* Both at once: fills *k and *src_side as flow_key_make() does and
+ * returns flow_key_hash(k). */
+uint32_t flow_key_make_hash(const struct packet *p, struct flow_key *k, int *src_side);
+
 /* The table's hash of a key (for the *_hashed calls and prefetching). */
 uint32_t flow_key_hash(const struct flow_key *k);
 
@@ -61,6 +65,16 @@ struct flow_hint flow_table_hint(const struct flow_table *ft, uint32_t hash);
 /* The live connection a hint named, if its slot still holds it (the same
  * record, perhaps for another key that shares the hash), else NULL. */
 struct conn *flow_table_hint_conn(const struct flow_table *ft, const struct flow_hint *hint);
+
+/* The live connection a hint named if its slot still holds it and its key
+ * is k: the table's entry for k. NULL otherwise. */
+struct conn *flow_table_hint_check(const struct flow_table *ft, const struct flow_hint *hint,
+				   const struct flow_key *k);
+
+/* A count that changes whenever a live connection stops being the table's
+ * entry for its key (removed, or frozen): a connection found while it had
+ * one value is still the entry for its key while it keeps it. */
+uint64_t flow_table_epoch(const struct flow_table *ft);
 
 /* Insert c (its key must be set and absent from the table); false on out of
  * memory. The key's hash is kept in c->node.hash, which the calls below (and

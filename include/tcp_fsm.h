@@ -59,7 +59,24 @@ uint8_t tcp_fsm_next(enum fsm_dir dir, enum fsm_event ev, enum tcp_state st);
  * tracker's). Returns false for flag combinations no TCP sends (SYN+FIN,
  * SYN+RST, no ACK on a non-SYN non-RST segment ...), which are never fed to
  * the table. */
-bool tcp_fsm_classify(uint8_t flags, enum fsm_event *ev);
+static inline bool tcp_fsm_classify(uint8_t flags, enum fsm_event *ev)
+{
+	/* By FIN, SYN and RST (bits 0-2) and ACK (bit 3): the event, 0x80 set
+	 * when the combination is one TCP sends. A lookup, not a chain of
+	 * tests: every segment is classified. */
+	enum { V = 0x80 };
+	static const uint8_t cls[16] = {
+		[0x2] = V | EV_SYN, [0x4] = V | EV_RST, [0x5] = V | EV_RST,
+		[0x8] = V | EV_ACK, [0x9] = V | EV_FIN, [0xa] = V | EV_SYNACK,
+		[0xc] = V | EV_RST, [0xd] = V | EV_RST,
+	};
+	uint8_t c = cls[(flags & 0x07) | (flags & 0x10) >> 1];
+
+	if (!(c & V))
+		return false;
+	*ev = (enum fsm_event)(c & ~V);
+	return true;
+}
 
 /* "ESTABLISHED", "SYN_SENT", ... */
 const char *tcp_state_name(enum tcp_state st);

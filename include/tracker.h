@@ -54,8 +54,10 @@ struct tracker_sink {
 	 * ownership of c (free it later with conn_destroy); false and the
 	 * tracker frees it. */
 	bool (*retired)(void *ctx, struct conn *c);
-	/* Every segment, after the state machine ran. */
+	/* Every segment, after the state machine ran; with segment_flags set,
+	 * only the first and those that carry one of those TCP flags. */
 	void (*segment)(void *ctx, const struct conn *c, int sender_role, const struct packet *p);
+	uint8_t segment_flags;
 	/* Every state change. */
 	void (*state_changed)(void *ctx, const struct conn *c, const struct transition *t);
 	void (*anomaly)(void *ctx, const struct conn *c, const struct packet *p, enum anomaly_kind k);

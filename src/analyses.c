@@ -940,7 +940,7 @@ void analyses_segment(void *ctx, const struct conn *c, int s, const struct packe
 		a->origin_ns = p->ts_ns;
 		a->have_origin = true;
 	}
-	if (p->flags & (TH_SYN | TH_RST))
+	if (p->flags & ANALYSES_SEGMENT_FLAGS)
 		segment_control(a, c, s, p);
 }
 

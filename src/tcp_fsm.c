@@ -115,26 +115,6 @@ uint8_t tcp_fsm_next(enum fsm_dir dir, enum fsm_event ev, enum tcp_state st)
 
 /* Combinations no conforming TCP sends, by the SYN|FIN|RST|ACK bits:
  * SYN with FIN, SYN with RST, and anything but SYN or RST without ACK. */
-bool tcp_fsm_classify(uint8_t flags, enum fsm_event *ev)
-{
-	const uint8_t syn = flags & 0x02, fin = flags & 0x01, rst = flags & 0x04, ack = flags & 0x10;
-
-	if (syn && (fin || rst))
-		return false;
-	if (rst) {
-		*ev = EV_RST;
-		return true;
-	}
-	if (syn) {
-		*ev = ack ? EV_SYNACK : EV_SYN;
-		return true;
-	}
-	if (!ack)
-		return false;
-	*ev = fin ? EV_FIN : EV_ACK;
-	return true;
-}
-
 static const char *const state_names[TS_COUNT] = {
 	[TS_CLOSED] = "CLOSED",
 	[TS_SYN_SENT] = "SYN_SENT",

@@ -46,6 +46,11 @@ struct queued {
 	uint32_t hash;
 	int side;
 	struct flow_hint hint;   /* taken QUEUE_CONN packets before its turn */
+	/* The hint checked QUEUE_LINKS packets before its turn: its
+	 * connection, the table's entry for the key while the table's epoch
+	 * stays at `epoch` (NULL: look it up) */
+	struct conn *conn;
+	uint64_t epoch;
 };
 
 struct tracker {
@@ -62,8 +67,9 @@ struct tracker {
 	uint64_t next_due;            /* no list head is due before this (a lower bound) */
 	uint64_t next_freeze;         /* no node is to be frozen before this (a lower bound) */
 	uint64_t live;                /* connections in the table not frozen */
+	bool segment_seen;            /* the sink's segment() has been called */
 	struct queued queue[QUEUE_LEN]; /* ring: packets pushed, not processed yet */
-	unsigned q_first, q_len;
+	uint32_t q_in, q_out;         /* packets pushed and processed: queue[n % QUEUE_LEN] */
 };
 
 const char *anomaly_kind_name(enum anomaly_kind k)
@@ -328,11 +334,44 @@ static uint8_t idle_class_of(const struct tracker *t, const struct conn *c)
 	return t->expire[a] >= t->expire[b] ? a : b;
 }
 
-/* After activity on c: to the tail of its (possibly new) list. */
+/* After activity on c: to the tail of its (possibly new) list. Most
+ * packets leave it on its list: then its later time cannot lower the
+ * lists' next due time (next_due is a lower bound, and it was there with
+ * an earlier one), and it is already the tail more often than not in a
+ * burst of one connection. */
 static void idle_touch(struct tracker *t, struct conn *c)
 {
-	idle_unlink(t, &c->node);
-	idle_append(t, &c->node, idle_class_of(t, c), c->last_ns);
+	struct idle_node *n = &c->node;
+	uint8_t cls = idle_class_of(t, c);
+	struct idle_list *l = &t->idle[cls];
+
+	if (cls != n->cls || !l->tail) {
+		idle_unlink(t, n);
+		idle_append(t, n, cls, c->last_ns);
+		return;
+	}
+	n->since_ns = c->last_ns;
+	if (l->tail != n) {
+		/* unlink: n has a next, as it is not the tail */
+		if (l->freeze_at == n)
+			l->freeze_at = n->next;
+		if (n->prev)
+			n->prev->next = n->next;
+		else
+			l->head = n->next;
+		n->next->prev = n->prev;
+		/* append: the list has a tail, as n's next is on it */
+		n->prev = l->tail;
+		n->next = NULL;
+		l->tail->next = n;
+		l->tail = n;
+	}
+	/* the freezing walk had passed every node: it comes back for this one */
+	if (!l->freeze_at) {
+		l->freeze_at = n;
+		if (n->since_ns + freeze_after(cls) < t->next_freeze)
+			t->next_freeze = n->since_ns + freeze_after(cls);
+	}
 }
 
 /* ---- frozen connections ---- */
@@ -1209,23 +1248,25 @@ static uint64_t segment_sig(const struct packet *p)
 	uint64_t b = (uint64_t)p->window << 48 | (uint64_t)p->flags << 40 |
 		     (uint64_t)p->opt.sack_blocks << 32 | p->payload_len;
 	uint64_t c = (uint64_t)p->opt.has_timestamps << 32 | p->opt.ts_val;
-	uint64_t h = a * 0x9e3779b97f4a7c15ULL;
+	/* Each word multiplied by its own odd constant, side by side, then
+	 * XORed: for the same other words the result is one-to-one in each
+	 * word (and so is the final fold), so segments that differ in one word
+	 * never share a signature. Multiplying first keeps fields of
+	 * different words from cancelling (XORing a and b first let the top
+	 * of seq and the window cancel out). */
+	uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ b * 0xbf58476d1ce4e5b9ULL ^ c * 0x94d049bb133111ebULL;
 
-	/* Each word joins after the words before it were multiplied in, so no
-	 * two fields meet unmixed (XORing a and b first let the top of seq and
-	 * the window cancel out), and for the same words before it each step is
-	 * one-to-one in the new word: segments that differ in one word never
-	 * share a signature. */
-	h = ((h << 31 | h >> 33) ^ b) * 0xbf58476d1ce4e5b9ULL;
-	h = ((h << 29 | h >> 35) ^ c) * 0x94d049bb133111ebULL;
 	return h ^ h >> 32;
 }
 
 static bool is_duplicate(const struct peer *pe, uint64_t sig, uint64_t ts)
 {
-	uint64_t gap = ts >= pe->last_ns ? ts - pe->last_ns : pe->last_ns - ts;
+	uint64_t gap;
 
-	return (pe->bits & PB_SEEN) && pe->last_sig == sig && gap <= DUPLICATE_NS;
+	if (__builtin_expect(pe->last_sig != sig, 1))  /* nearly always */
+		return false;
+	gap = ts >= pe->last_ns ? ts - pe->last_ns : pe->last_ns - ts;
+	return (pe->bits & PB_SEEN) && gap <= DUPLICATE_NS;
 }
 
 /* Most segments are ACKs, with or without data, between two synchronised
@@ -1260,7 +1301,12 @@ static void process(struct tracker *t, const struct queued *q)
 		t->now_ns = p->ts_ns;
 	sweep(t);
 
-	e = flow_table_lookup(t->ft, kp, q->hash, &q->hint);
+	if (q->conn && q->epoch == flow_table_epoch(t->ft)) {
+		e.conn = q->conn;
+		e.frozen = NULL;
+	} else {
+		e = flow_table_lookup(t->ft, kp, q->hash, &q->hint);
+	}
 	c = e.frozen ? thaw(t, e.frozen) : e.conn;
 	if (e.frozen && !c)
 		return; /* no memory to thaw it: counted */
@@ -1321,16 +1367,19 @@ static void process(struct tracker *t, const struct queued *q)
 	c->peer[!s].unanswered = 0;
 	if (c->id <= *t->cfg.zeek_upto)
 		zeek_segment(c, s, p);
-	if (t->sink.segment)
+	if (t->sink.segment && ((p->flags & t->sink.segment_flags) || !t->segment_seen ||
+				!t->sink.segment_flags)) {
+		t->segment_seen = true;
 		t->sink.segment(t->sink.ctx, c, s, p);
+	}
 	idle_touch(t, c);
 }
 
 static void queue_fill(struct queued *q)
 {
-	flow_key_make(&q->p, &q->key, &q->side);
-	q->hash = flow_key_hash(&q->key);
+	q->hash = flow_key_make_hash(&q->p, &q->key, &q->side);
 	q->hint.rec = NULL;
+	q->conn = NULL;
 }
 
 void tracker_packet(struct tracker *t, const struct packet *p)
@@ -1346,21 +1395,18 @@ void tracker_packet(struct tracker *t, const struct packet *p)
 /* The queued packet that a full queue processes `turns` pushes from now. */
 static struct queued *queued_due_in(struct tracker *t, unsigned turns)
 {
-	unsigned back = QUEUE_LEN - turns; /* places before the newest */
+	uint32_t n = t->q_in - 1 - (QUEUE_LEN - turns); /* its number */
 
-	if (t->q_len <= back)
+	if ((int32_t)(n - t->q_out) < 0)
 		return NULL;
-	return &t->queue[(t->q_first + t->q_len - 1 - back) % QUEUE_LEN];
+	return &t->queue[n % QUEUE_LEN];
 }
 
 struct packet *tracker_slot(struct tracker *t)
 {
-	if (t->q_len == QUEUE_LEN) {
-		process(t, &t->queue[t->q_first]);
-		t->q_first = (t->q_first + 1) % QUEUE_LEN;
-		t->q_len--;
-	}
-	return &t->queue[(t->q_first + t->q_len) % QUEUE_LEN].p;
+	if (t->q_in - t->q_out == QUEUE_LEN)
+		process(t, &t->queue[t->q_out++ % QUEUE_LEN]);
+	return &t->queue[t->q_in % QUEUE_LEN].p;
 }
 
 void tracker_push(struct tracker *t, const struct packet *p)
@@ -1374,11 +1420,10 @@ void tracker_push(struct tracker *t, const struct packet *p)
  * read them with wide loads, which wait for them (no store forwarding). */
 void tracker_push_slot(struct tracker *t)
 {
-	struct queued *q = &t->queue[(t->q_first + t->q_len) % QUEUE_LEN];
-	const struct conn *c;
+	struct queued *q = &t->queue[t->q_in++ % QUEUE_LEN];
+	struct conn *c;
 
 	queue_fill(q);
-	t->q_len++;
 	flow_table_prefetch(t->ft, q->hash);
 	/* Look-ups ahead only read the table, which holds live records. A
 	 * frozen one is fetched too: it will be unpacked. */
@@ -1389,12 +1434,12 @@ void tracker_push_slot(struct tracker *t)
 		else if (q->hint.rec)
 			frozen_prefetch(q->hint.rec);
 	}
-	/* The guess, if its slot still holds it (its slot and connection have
-	 * arrived), and at its turn it spares the look-up its probe. A
-	 * connection that only shares the hash gets its neighbours fetched for
-	 * nothing, which is rare and harmless, and a full look-up here cost
-	 * more than the misses it saves. */
-	if ((q = queued_due_in(t, QUEUE_LINKS)) && (c = flow_table_hint_conn(t->ft, &q->hint))) {
+	/* The guess, checked now that its slot and connection have arrived:
+	 * at its turn the packet takes the connection without a look-up,
+	 * unless a connection left the table meanwhile (the epoch). */
+	if ((q = queued_due_in(t, QUEUE_LINKS)) && (c = flow_table_hint_check(t->ft, &q->hint, &q->key))) {
+		q->conn = c;
+		q->epoch = flow_table_epoch(t->ft);
 		/* Zeek's view only for the connections that keep it: in text
 		 * most do not, and their last two lines stay where they are */
 		if (c->id <= *t->cfg.zeek_upto)
@@ -1412,10 +1457,8 @@ void tracker_push_slot(struct tracker *t)
 
 void tracker_drain(struct tracker *t)
 {
-	for (; t->q_len; t->q_len--) {
-		process(t, &t->queue[t->q_first]);
-		t->q_first = (t->q_first + 1) % QUEUE_LEN;
-	}
+	while (t->q_out != t->q_in)
+		process(t, &t->queue[t->q_out++ % QUEUE_LEN]);
 }
 
 struct by_id {

@@ -724,6 +724,58 @@ static void test_copies(void)
 	run_free(&r);
 }
 
+/* segment_flags: the sink's segment() sees the run's first segment and
+ * then only those with one of the flags; without them, every segment. */
+struct seg_log {
+	uint8_t flags[8];
+	int n;
+};
+
+static void log_segment(void *ctx, const struct conn *c, int role, const struct packet *p)
+{
+	struct seg_log *l = ctx;
+
+	(void)c;
+	(void)role;
+	if (l->n < 8)
+		l->flags[l->n] = p->flags;
+	l->n++;
+}
+
+static void test_segment_flags(void)
+{
+	for (int masked = 0; masked < 2; masked++) {
+		struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S };
+		struct seg_log log = { .n = 0 };
+		struct tracker_sink sk = { .ctx = &log, .segment = log_segment,
+					   .segment_flags = masked ? TH_SYN | TH_RST : 0 };
+		struct tracker *t = tracker_create(&cfg, &sk);
+		uint64_t number = 0;
+		struct packet p;
+
+		CHECK(t != NULL);
+		if (!t)
+			return;
+		/* joined mid-stream: data, its ACK, more data, a reset */
+		p = segment_make(C, 40000, 80, PA, 1001, 5001, 100, 0, ++number, 65535);
+		tracker_packet(t, &p);
+		p = segment_make(SV, 40000, 80, A, 5001, 1101, 0, 1, ++number, 65535);
+		tracker_packet(t, &p);
+		p = segment_make(C, 40000, 80, PA, 1101, 5001, 100, 2, ++number, 65535);
+		tracker_packet(t, &p);
+		p = segment_make(C, 40000, 80, RA, 1201, 5001, 0, 3, ++number, 0);
+		tracker_packet(t, &p);
+		if (masked) {
+			CHECK_EQ_INT(log.n, 2);
+			CHECK_EQ_INT(log.flags[0], PA);
+			CHECK_EQ_INT(log.flags[1], RA);
+		} else {
+			CHECK_EQ_INT(log.n, 4);
+		}
+		tracker_destroy(t);
+	}
+}
+
 /* ---- the end: what is still held goes out in id order ---- */
 
 struct id_sink {
@@ -1147,6 +1199,7 @@ int main(void)
 	test_rtt();
 	test_crossing();
 	test_copies();
+	test_segment_flags();
 	test_lone_syn_packs_short();
 	test_finish_in_id_order();
 	test_freeze_in_batches();
