@@ -337,8 +337,8 @@ static uint8_t idle_class_of(const struct tracker *t, const struct conn *c)
 /* After activity on c: to the tail of its (possibly new) list. Most
  * packets leave it on its list: then its later time cannot lower the
  * lists' next due time (next_due is a lower bound, and it was there with
- * an earlier one), and it is already the tail more often than not in a
- * burst of one connection. */
+ * an earlier one), and when it is the tail already (a connection's packets
+ * back to back) nothing moves. */
 static void idle_touch(struct tracker *t, struct conn *c)
 {
 	struct idle_node *n = &c->node;
