@@ -870,15 +870,42 @@ static struct packet many_make(uint32_t i, bool from_client, uint8_t flags, uint
 	return p;
 }
 
+/* Segments of connection i at ms, one after the other. */
+struct step {
+	bool from_client;
+	uint8_t flags;
+	uint32_t seq, ack;
+};
+
+static void steps_at(struct tracker *t, uint32_t i, uint64_t ms, uint64_t *number,
+		     const struct step *st, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct packet p = many_make(i, st[k].from_client, st[k].flags, st[k].seq, st[k].ack,
+					    ms, ++*number);
+
+		tracker_packet(t, &p);
+	}
+}
+
+/* Connection i opens at ms (SYN, SYN-ACK, ACK). */
 static void handshake_at(struct tracker *t, uint32_t i, uint64_t ms, uint64_t *number)
 {
-	struct packet p = many_make(i, C, SYN, 1000, 0, ms, ++*number);
+	static const struct step hs[] = {
+		{ C, SYN, 1000, 0 }, { SV, SA, 5000, 1001 }, { C, A, 1001, 5001 },
+	};
 
-	tracker_packet(t, &p);
-	p = many_make(i, SV, SA, 5000, 1001, ms, ++*number);
-	tracker_packet(t, &p);
-	p = many_make(i, C, A, 1001, 5001, ms, ++*number);
-	tracker_packet(t, &p);
+	steps_at(t, i, ms, number, hs, 3);
+}
+
+/* Connection i closes cleanly at ms, the client first (FIN, FIN, ACK). */
+static void close_at(struct tracker *t, uint32_t i, uint64_t ms, uint64_t *number)
+{
+	static const struct step fin[] = {
+		{ C, FA, 1001, 5001 }, { SV, FA, 5001, 1002 }, { C, A, 1002, 5002 },
+	};
+
+	steps_at(t, i, ms, number, fin, 3);
 }
 
 /* Idle connections are packed in batches, not one between every two
@@ -942,12 +969,7 @@ static void test_freeze_closed_sooner(void)
 	CHECK(closed_ms + batch_ms < freeze_ms && closed_ms >= CONN_PACK_SIG_NS / MS);
 	handshake_at(t, 0, 0, &number);
 	handshake_at(t, 1, 0, &number);
-	p = many_make(0, C, FA, 1001, 5001, 0, ++number);
-	tracker_packet(t, &p);
-	p = many_make(0, SV, FA, 5001, 1002, 0, ++number);
-	tracker_packet(t, &p);
-	p = many_make(0, C, A, 1002, 5002, 0, ++number);
-	tracker_packet(t, &p);
+	close_at(t, 0, 0, &number);
 	p = many_make(2, C, SYN, 1000, 0, closed_ms - 1, ++number);   /* only moves the clock */
 	tracker_packet(t, &p);
 	CHECK_EQ_INT(tracker_stats(t)->frozen, 0);
@@ -1171,12 +1193,7 @@ static void test_unclean_sink(void)
 	tracker_packet(t, &p);
 	CHECK_EQ_INT(u.n, 2);
 	handshake_at(t, 2, 4, &number);                       /* 3: closed cleanly */
-	p = many_make(2, C, FA, 1001, 5001, 5, ++number);
-	tracker_packet(t, &p);
-	p = many_make(2, SV, FA, 5001, 1002, 5, ++number);
-	tracker_packet(t, &p);
-	p = many_make(2, C, A, 1002, 5002, 5, ++number);
-	tracker_packet(t, &p);
+	close_at(t, 2, 5, &number);
 	tracker_finish(t, T0 + 6 * MS);
 	CHECK_EQ_INT(u.n, 2);
 	CHECK(u.ids[0] == 1 && u.ids[1] == 2);
