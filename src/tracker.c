@@ -339,10 +339,9 @@ static uint8_t idle_class_of(const struct tracker *t, const struct conn *c)
  * lists' next due time (next_due is a lower bound, and it was there with
  * an earlier one), and when it is the tail already (a connection's packets
  * back to back) nothing moves. */
-static void idle_touch(struct tracker *t, struct conn *c)
+static inline __attribute__((always_inline)) void idle_touch_to(struct tracker *t, struct conn *c, uint8_t cls)
 {
 	struct idle_node *n = &c->node;
-	uint8_t cls = idle_class_of(t, c);
 	struct idle_list *l = &t->idle[cls];
 
 	if (cls != n->cls || !l->tail) {
@@ -372,6 +371,11 @@ static void idle_touch(struct tracker *t, struct conn *c)
 		if (n->since_ns + freeze_after(cls) < t->next_freeze)
 			t->next_freeze = n->since_ns + freeze_after(cls);
 	}
+}
+
+static void idle_touch(struct tracker *t, struct conn *c)
+{
+	idle_touch_to(t, c, idle_class_of(t, c));
 }
 
 /* ---- frozen connections ---- */
@@ -1283,6 +1287,66 @@ static bool steady(const struct conn *c, enum fsm_event ev)
 	       ((cl->bits & PB_ACKED) || !(cl->bits & PB_ISN));
 }
 
+/* What the sink's segment() is called for: every segment, or after the
+ * first only those with one of its flags. */
+static bool segment_wanted(const struct tracker *t, uint8_t tcp_flags)
+{
+	return t->sink.segment && ((tcp_flags & t->sink.segment_flags) || !t->segment_seen ||
+				   !t->sink.segment_flags);
+}
+
+/* What every segment ends with, once its sender's sequence is tracked:
+ * its mark on the sender, then Zeek's view and the sink. */
+static inline __attribute__((always_inline)) void segment_done(struct tracker *t, struct conn *c, int s,
+							       const struct packet *p, uint64_t sig)
+{
+	c->peer[s].bits |= PB_SEEN;
+	c->peer[s].last_ns = p->ts_ns;
+	c->peer[s].last_sig = sig;
+	c->peer[s].unanswered++;
+	c->peer[!s].unanswered = 0;
+	if (c->id <= *t->cfg.zeek_upto)
+		zeek_segment(c, s, p);
+	if (segment_wanted(t, p->flags)) {
+		t->segment_seen = true;
+		t->sink.segment(t->sink.ctx, c, s, p);
+	}
+}
+
+/* A steady segment (steady()): an ACK, with or without data, and no SYN,
+ * FIN or RST, between two ESTABLISHED endpoints. process() does the same
+ * with it, but this path knows its flags and both states in advance: the
+ * state machine has nothing to do, the round trip is measured only until
+ * it is known, and the connection stays on the ESTABLISHED list. */
+static void steady_segment(struct tracker *t, struct conn *c, int s, const struct packet *p,
+			   uint64_t sig)
+{
+	struct peer *ps = &c->peer[s], *pr = &c->peer[!s];
+	uint32_t end = p->seq + p->payload_len, win = p->window;
+
+	ps->packets++;
+	ps->bytes += p->payload_len;
+	if (p->ts_ns > c->last_ns)
+		c->last_ns = p->ts_ns;
+	if (!ps->rtt_us)
+		measure_rtt(c, s, p);
+	if ((pr->bits & PB_SEEN) && seq_gt(p->ack, pr->snd_nxt))
+		check_unseen(t, c, s, p);
+	/* track_sequence() for an ACK without SYN, FIN or RST */
+	if (!(ps->bits & PB_SEEN) || seq_gt(end, ps->snd_nxt))
+		ps->snd_nxt = end;
+	if (!(ps->bits & PB_ACKED) || seq_gt(p->ack, ps->max_ack))
+		ps->max_ack = p->ack;
+	if ((ps->bits & PB_WSCALE) && (pr->bits & PB_WSCALE))
+		win <<= ps->wscale;
+	if (win > ps->max_win)
+		ps->max_win = win;
+	ps->bits |= PB_ACKED;
+	segment_done(t, c, s, p, sig);
+	/* idle_class_of() of two ESTABLISHED endpoints */
+	idle_touch_to(t, c, TS_ESTABLISHED);
+}
+
 /* One segment, its key and hash already computed (tracker_push). */
 static void process(struct tracker *t, const struct queued *q)
 {
@@ -1290,7 +1354,7 @@ static void process(struct tracker *t, const struct queued *q)
 	const struct flow_key *kp = &q->key;
 	enum fsm_event ev = EV_ACK;
 	bool valid = tcp_fsm_classify(p->flags, &ev);
-	bool anomalous = false, fast = false;
+	bool anomalous = false;
 	struct flow_entry e;
 	struct conn *c;
 	uint64_t sig;
@@ -1318,8 +1382,10 @@ static void process(struct tracker *t, const struct queued *q)
 		return;
 	}
 	if (c && valid && steady(c, ev)) {
-		fast = true;
-	} else if (c) {
+		steady_segment(t, c, conn_role_of_side(c, side), p, sig);
+		return;
+	}
+	if (c) {
 		settle(t, c, p->ts_ns);
 		if (valid && ev == EV_SYN &&
 		    is_new_incarnation(c, conn_role_of_side(c, side), p)) {
@@ -1351,27 +1417,14 @@ static void process(struct tracker *t, const struct queued *q)
 		note_anomaly(t, c, p, AN_BAD_FLAGS);
 		measure_rtt(c, s, p);
 	} else {
-		if (!fast) {
-			process_send(t, c, s, ev, p, &anomalous);
-			process_recv(t, c, !s, ev, p, &anomalous);
-		}
+		process_send(t, c, s, ev, p, &anomalous);
+		process_recv(t, c, !s, ev, p, &anomalous);
 		/* before track_sequence(), which marks this ACK as seen */
 		measure_rtt(c, s, p);
 		check_unseen(t, c, s, p);
 		track_sequence(c, s, p);
 	}
-	c->peer[s].bits |= PB_SEEN;
-	c->peer[s].last_ns = p->ts_ns;
-	c->peer[s].last_sig = sig;
-	c->peer[s].unanswered++;
-	c->peer[!s].unanswered = 0;
-	if (c->id <= *t->cfg.zeek_upto)
-		zeek_segment(c, s, p);
-	if (t->sink.segment && ((p->flags & t->sink.segment_flags) || !t->segment_seen ||
-				!t->sink.segment_flags)) {
-		t->segment_seen = true;
-		t->sink.segment(t->sink.ctx, c, s, p);
-	}
+	segment_done(t, c, s, p, sig);
 	idle_touch(t, c);
 }
 
