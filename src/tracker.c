@@ -1168,24 +1168,27 @@ static void process_recv(struct tracker *t, struct conn *c, int r, enum fsm_even
 		c->flags |= CF_SIM_CLOSE;
 }
 
-/* Sequence bookkeeping of the sender after the state machine ran. */
-static void track_sequence(struct conn *c, int s, const struct packet *p)
+/* Sequence bookkeeping of the sender after the state machine ran. Of the
+ * segment's flags it reads those in `flags` (p->flags, or a constant that
+ * a caller knows they match, for which the tests fold away). */
+static inline __attribute__((always_inline)) void track_sequence(struct conn *c, int s,
+								 const struct packet *p, uint8_t flags)
 {
 	struct peer *ps = &c->peer[s];
-	uint32_t end = p->seq + p->payload_len + ((p->flags & TH_SYN) ? 1 : 0) +
-		       ((p->flags & TH_FIN) ? 1 : 0);
+	uint32_t end = p->seq + p->payload_len + ((flags & TH_SYN) ? 1 : 0) +
+		       ((flags & TH_FIN) ? 1 : 0);
 	uint32_t win = p->window;
 
-	if (p->flags & TH_RST)
+	if (flags & TH_RST)
 		return;
 	if (!(ps->bits & PB_SEEN) || seq_gt(end, ps->snd_nxt))
 		ps->snd_nxt = end;
-	if (p->flags & TH_ACK) {
+	if (flags & TH_ACK) {
 		if (!(ps->bits & PB_ACKED) || seq_gt(p->ack, ps->max_ack))
 			ps->max_ack = p->ack;
 		ps->bits |= PB_ACKED;
 	}
-	if (p->flags & TH_SYN) {
+	if (flags & TH_SYN) {
 		if (p->opt.has_wscale) {
 			ps->bits |= PB_WSCALE;
 			ps->wscale = p->opt.wscale > 14 ? 14 : p->opt.wscale;
@@ -1221,12 +1224,14 @@ static void measure_rtt(struct conn *c, int s, const struct packet *p)
 }
 
 /* An ACK beyond everything the peer was seen to send acknowledges data the
- * capture missed (loss at the capture point, or a snaplen/filter gap). */
-static void check_unseen(struct tracker *t, struct conn *c, int s, const struct packet *p)
+ * capture missed (loss at the capture point, or a snaplen/filter gap).
+ * `flags` as for track_sequence(). */
+static inline __attribute__((always_inline)) void check_unseen(struct tracker *t, struct conn *c, int s,
+								const struct packet *p, uint8_t flags)
 {
 	struct peer *pr = &c->peer[!s];
 
-	if (!(p->flags & TH_ACK) || (p->flags & TH_RST) || !(pr->bits & PB_SEEN))
+	if (!(flags & TH_ACK) || (flags & TH_RST) || !(pr->bits & PB_SEEN))
 		return;
 	if (seq_gt(p->ack, pr->snd_nxt)) {
 		uint32_t gap = p->ack - pr->snd_nxt;
@@ -1321,8 +1326,7 @@ static inline __attribute__((always_inline)) void segment_done(struct tracker *t
 static void steady_segment(struct tracker *t, struct conn *c, int s, const struct packet *p,
 			   uint64_t sig)
 {
-	struct peer *ps = &c->peer[s], *pr = &c->peer[!s];
-	uint32_t end = p->seq + p->payload_len, win = p->window;
+	struct peer *ps = &c->peer[s];
 
 	ps->packets++;
 	ps->bytes += p->payload_len;
@@ -1330,18 +1334,9 @@ static void steady_segment(struct tracker *t, struct conn *c, int s, const struc
 		c->last_ns = p->ts_ns;
 	if (!ps->rtt_us)
 		measure_rtt(c, s, p);
-	if ((pr->bits & PB_SEEN) && seq_gt(p->ack, pr->snd_nxt))
-		check_unseen(t, c, s, p);
-	/* track_sequence() for an ACK without SYN, FIN or RST */
-	if (!(ps->bits & PB_SEEN) || seq_gt(end, ps->snd_nxt))
-		ps->snd_nxt = end;
-	if (!(ps->bits & PB_ACKED) || seq_gt(p->ack, ps->max_ack))
-		ps->max_ack = p->ack;
-	if ((ps->bits & PB_WSCALE) && (pr->bits & PB_WSCALE))
-		win <<= ps->wscale;
-	if (win > ps->max_win)
-		ps->max_win = win;
-	ps->bits |= PB_ACKED;
+	/* of SYN, FIN, RST and ACK, only ACK */
+	check_unseen(t, c, s, p, TH_ACK);
+	track_sequence(c, s, p, TH_ACK);
 	segment_done(t, c, s, p, sig);
 	/* idle_class_of() of two ESTABLISHED endpoints */
 	idle_touch_to(t, c, TS_ESTABLISHED);
@@ -1421,8 +1416,8 @@ static void process(struct tracker *t, const struct queued *q)
 		process_recv(t, c, !s, ev, p, &anomalous);
 		/* before track_sequence(), which marks this ACK as seen */
 		measure_rtt(c, s, p);
-		check_unseen(t, c, s, p);
-		track_sequence(c, s, p);
+		check_unseen(t, c, s, p, p->flags);
+		track_sequence(c, s, p, p->flags);
 	}
 	segment_done(t, c, s, p, sig);
 	idle_touch(t, c);
