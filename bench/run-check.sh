@@ -6,7 +6,7 @@
 # file promises; and every derived column (packets/s, share of the floor,
 # ratios to the peers, bytes per open connection) agrees with the raw
 # columns it is computed from. Times are not checked: a benchmark, not a
-# timed test.
+# timed test. Then once more with --snaplen 0 (whole frames).
 # Usage: run-check.sh SOURCE_ROOT TCPSTATE BENCH_BUILD_DIR WORKDIR
 set -euo pipefail
 src=$1 tcpstate=$(realpath "$2") tools=$(realpath "$3") work=$4/bench-run-check
@@ -87,4 +87,31 @@ if problems:
     sys.exit(1)
 print(f"bench-run-smoke: {len(rows)} rows consistent")
 EOF
+
+# --snaplen: the captures store whole frames, under names of their own, and
+# the floor still reads every packet the truth file promises
+rc=0
+TCPSTATE=$tcpstate "$src/bench/run" --size smoke --tools "$tools" --dir "$work/s0" --snaplen 0 \
+	--repeat 1 >"$work/s0.out" 2>"$work/s0.err" || rc=$?
+[ $rc = 0 ] || fail "bench/run --snaplen 0 exited $rc: $(tail -n 5 "$work/s0.err")"
+if grep -q 'warning: pcap-floor read' "$work/s0.err"; then
+	fail "--snaplen 0: $(grep 'warning: pcap-floor read' "$work/s0.err")"
+fi
+grep -q '^== 100k-s0: .*(snaplen 262144, ' "$work/s0.out" || fail "--snaplen 0: no table for 100k-s0"
+python3 - "$work" <<'EOF' || exit 1
+import json, sys
+
+work = sys.argv[1]
+short = json.load(open(f"{work}/100k-seed1.pcap.truth.json"))
+whole = json.load(open(f"{work}/s0/100k-s0-seed1.pcap.truth.json"))
+# the same traffic, whole frames: payloads make the file several times larger
+if whole["packets"] != short["packets"] or whole["snaplen"] != 262144 or \
+        whole["file_bytes"] < 3 * short["file_bytes"]:
+    sys.exit(f"bench-run-smoke: --snaplen 0: {whole['packets']} packets, snaplen "
+             f"{whole['snaplen']}, {whole['file_bytes']} bytes against {short['file_bytes']}")
+EOF
+rc=0
+"$src/bench/run" --snaplen 20 >/dev/null 2>&1 || rc=$?
+[ $rc = 2 ] || fail "bench/run --snaplen 20 exited $rc, want 2"
+echo "bench-run-smoke: --snaplen 0 ran on whole frames"
 rm -rf "$work"
