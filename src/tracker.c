@@ -1300,6 +1300,17 @@ static bool segment_wanted(const struct tracker *t, uint8_t tcp_flags)
 				   !t->sink.segment_flags);
 }
 
+/* What every segment begins with, once its sender s is known: its count
+ * and the connection's last activity. */
+static inline __attribute__((always_inline)) void segment_count(struct conn *c, int s,
+								const struct packet *p)
+{
+	c->peer[s].packets++;
+	c->peer[s].bytes += p->payload_len;
+	if (p->ts_ns > c->last_ns)
+		c->last_ns = p->ts_ns;
+}
+
 /* What every segment ends with, once its sender's sequence is tracked:
  * its mark on the sender, then Zeek's view and the sink. */
 static inline __attribute__((always_inline)) void segment_done(struct tracker *t, struct conn *c, int s,
@@ -1326,13 +1337,8 @@ static inline __attribute__((always_inline)) void segment_done(struct tracker *t
 static void steady_segment(struct tracker *t, struct conn *c, int s, const struct packet *p,
 			   uint64_t sig)
 {
-	struct peer *ps = &c->peer[s];
-
-	ps->packets++;
-	ps->bytes += p->payload_len;
-	if (p->ts_ns > c->last_ns)
-		c->last_ns = p->ts_ns;
-	if (!ps->rtt_us)
+	segment_count(c, s, p);
+	if (!c->peer[s].rtt_us)
 		measure_rtt(c, s, p);
 	/* of SYN, FIN, RST and ACK, only ACK */
 	check_unseen(t, c, s, p, TH_ACK);
@@ -1403,10 +1409,7 @@ static void process(struct tracker *t, const struct queued *q)
 	}
 
 	s = conn_role_of_side(c, side);
-	c->peer[s].packets++;
-	c->peer[s].bytes += p->payload_len;
-	if (p->ts_ns > c->last_ns)
-		c->last_ns = p->ts_ns;
+	segment_count(c, s, p);
 
 	if (!valid) {
 		note_anomaly(t, c, p, AN_BAD_FLAGS);
