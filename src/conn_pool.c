@@ -12,9 +12,12 @@
  * class every 8 bytes, found again the same way (the slab's header at its
  * 64 KiB-aligned start). They are freed about in the order they were made
  * (TIME_WAIT's minute runs out), so slabs empty out. Slabs are cut from
- * 2 MiB arenas, huge pages too: a flood packs three million records, and
- * in 64 KiB mappings of their own, touching each 4 KiB page for the first
- * time was a page fault, a sixth of the run. An emptied arena is unmapped
+ * 2 MiB arenas: a flood packs three million records, and 64 KiB mappings
+ * of their own were a sixth of its run. The arenas are not asked for huge
+ * pages (the live records' chunks are): a packed record is written once
+ * and read once, so it needs no TLB reach, and in a guest whose free
+ * memory the hypervisor has taken back, a fresh huge page costs about
+ * seven times what its 512 small pages cost. An emptied arena is unmapped
  * (one is kept for the next slabs), and free slabs in arenas that still
  * hold records give their pages back when they are many (slab_give), so
  * memory follows the records held, not the length of the capture. */
@@ -298,7 +301,13 @@ static struct slab *slab_take(struct conn_pool *pool, struct arena **from)
 	if (!a) {
 		if (!(a = malloc(sizeof(*a))))
 			return NULL;
-		if (!(a->base = map_huge())) {
+		/* 2 MiB-aligned, but not asked for a huge page: packed
+		 * records are written once and read once, so a huge page
+		 * buys them no TLB reach, and under a hypervisor that has
+		 * taken the guest's free memory back, touching a fresh huge
+		 * page costs seven times what 512 small ones cost (README,
+		 * Performance, the seventeenth round). */
+		if (!(a->base = map_aligned(ARENA_BYTES, ARENA_BYTES))) {
 			free(a);
 			return NULL;
 		}
