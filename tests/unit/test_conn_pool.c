@@ -2,13 +2,16 @@
  * bytes while others come and go, in every size class and the large
  * ones; packed records emptied out give their memory back (all but one
  * kept 2 MiB arena), so what stays mapped follows the records still held,
- * not how many there ever were. */
+ * not how many there ever were; live records ask for huge pages and packed
+ * ones do not. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "conn.h"
 #include "conn_pool.h"
 #include "test.h"
 
@@ -340,8 +343,68 @@ static void test_timeline_room(void)
 	free(c);
 }
 
+/* The VmFlags line of the mapping that holds address a (/proc/self/smaps),
+ * with a space before and after each flag; "" if not found. */
+static void vm_flags_of(const void *a, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+
+	out[0] = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = (uintptr_t)a >= lo && (uintptr_t)a < hi;
+		} else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(out, len, "%s ", line + 8);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* Live records' chunks ask for huge pages (every packet reads a record:
+ * TLB reach); packed records' arenas do not (each is written once and read
+ * once, and a fresh huge page costs far more to touch where the hypervisor
+ * has taken the guest's free memory back). The kernel's VmFlags say which:
+ * "hg" is MADV_HUGEPAGE. */
+static void test_page_sizes(void)
+{
+	struct conn_pool *pool = conn_pool_create(0);
+	struct conn *c = pool ? conn_pool_alloc(pool) : NULL;
+	void *p = pool ? conn_pool_alloc_packed(pool, 100) : NULL;
+	char live[512], packed[512];
+
+	CHECK(pool && c && p);
+	if (!pool || !c || !p)
+		goto out;
+	if (!conn_pool_packed_mapped(pool)) {
+		printf("conn_pool: records from malloc (sanitizer build): page size checks skipped\n");
+		goto out;
+	}
+	vm_flags_of(c, live, sizeof(live));
+	vm_flags_of(p, packed, sizeof(packed));
+	if (!live[0] || !packed[0] || access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK)) {
+		printf("conn_pool: no VmFlags or no transparent huge pages here: page size checks skipped\n");
+		goto out;
+	}
+	printf("conn_pool: live records' VmFlags:%s\nconn_pool: packed records' VmFlags:%s\n", live, packed);
+	CHECK(strstr(live, " hg ") != NULL);
+	CHECK(strstr(packed, " hg ") == NULL);
+out:
+	conn_pool_free_packed(p);
+	conn_destroy(c);
+	conn_pool_release(pool);
+}
+
 int main(void)
 {
+	test_page_sizes();
 	test_packed();
 	test_give_back();
 	test_records();
