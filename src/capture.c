@@ -1,19 +1,27 @@
 /* capture.c - file input. libpcap opens every file (it validates the header
  * and compiles the filter); classic pcap files in the host's byte order are
- * then read by a reader of our own, in large read() calls with no copy per
- * packet, and everything else by pcap_next_ex. Either way each record's byte
- * offset is known, so a damaged file is reported exactly where it breaks,
- * and link types the decoder does not know are refused, not misread.
+ * then read by a reader of our own, on the bytes in place, and everything
+ * else by pcap_next_ex. The fast reader maps a regular file into memory and
+ * reads it there; what is added to the file after it was mapped (or all of
+ * a file that cannot be mapped) it reads in large read() calls. Either way
+ * each record's byte offset is known, so a damaged file is reported exactly
+ * where it breaks, and link types the decoder does not know are refused,
+ * not misread.
  *
  * TCPSTATE_PCAP_READER=libpcap makes every file go through pcap_next_ex (for
  * anyone who suspects the fast reader); TCPSTATE_PCAP_READER=fast-only
- * refuses a file the fast reader cannot take, so a test can prove it ran. */
+ * refuses a file the fast reader cannot take, so a test can prove it ran;
+ * TCPSTATE_PCAP_READER=fast-read does too, and never maps the file, so the
+ * tests can run the read() path on every file as well. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -32,11 +40,24 @@
  * by the buffer's end is rare and cheap to move to the front. (512 KiB and
  * 4 MiB measured the same; 1 MiB stays within a typical L2 cache.) */
 #define READ_BUFFER_LEN (1u << 20)
+/* A mapped file is read in windows of this many bytes (at least
+ * READ_BUFFER_LEN, so any record fits): at the end of each, the pages read
+ * are unmapped, so the file never counts in the peak RSS for more than about
+ * a window, as the read buffer did. The window's end costs nothing a packet:
+ * it is the end of the bytes fast_next() sees, which it checks anyway. */
+#define MAP_WINDOW_LEN (2u << 20)
+/* Bytes ahead of a record whose two cache lines are fetched while it is
+ * read: the mapped file comes from memory, not from a copy the kernel has
+ * just made in the cache. On the bench's 20M-packet capture the mapped
+ * reader took 8% longer than read() without them and 12-15% less with them
+ * (512, 1024 and 2048 bytes ahead measured the same). */
+#define PREFETCH_AHEAD 512
 
 enum reader_mode {
 	READER_AUTO,       /* the fast reader where it can, libpcap elsewhere */
 	READER_LIBPCAP,    /* TCPSTATE_PCAP_READER=libpcap */
 	READER_FAST_ONLY,  /* TCPSTATE_PCAP_READER=fast-only: refuse what it cannot read */
+	READER_FAST_READ,  /* TCPSTATE_PCAP_READER=fast-read: fast-only, and read(), not mapped */
 };
 
 struct capture {
@@ -57,7 +78,9 @@ struct capture {
 	bool filtered;         /* prog holds the compiled filter */
 	/* The fast reader (fast == true): the unread bytes are buf[pos, end),
 	 * and buf[0] is at byte offset buf_offset of the file, so a record's
-	 * offset costs nothing until it is reported. */
+	 * offset costs nothing until it is reported. While the file is mapped
+	 * (map != NULL), buf points into the mapping and end is the current
+	 * window's end; otherwise buf is a malloc()ed buffer of bufsize bytes. */
 	bool fast;
 	bool quick;            /* fast and no filter: records go through fast_next() */
 	bool quick_ether;      /* quick, and Ethernet: decode_ether_frame() without a test */
@@ -69,6 +92,11 @@ struct capture {
 	unsigned char *buf;
 	size_t bufsize, pos, end;
 	long long buf_offset;
+	unsigned char *map;    /* the part of the file's mapping not yet unmapped */
+	size_t map_len;        /* its length: from map to the file's end when mapped */
+	size_t map_data;       /* bytes from buf to the mapping's end (or the file's, if less) */
+	off_t map_size;        /* the file's size when it was mapped */
+	bool shrunk;           /* the file was found shorter than that */
 	char error[PCAP_ERRBUF_SIZE + 96];
 };
 
@@ -80,6 +108,8 @@ static enum reader_mode reader_mode(void)
 		return READER_LIBPCAP;
 	if (v && strcmp(v, "fast-only") == 0)
 		return READER_FAST_ONLY;
+	if (v && strcmp(v, "fast-read") == 0)
+		return READER_FAST_READ;
 	return READER_AUTO;  /* unset, "auto", or anything else */
 }
 
@@ -144,27 +174,227 @@ static const char *fast_unusable(struct capture *cap, int fd, struct stat *st)
 	return NULL;
 }
 
+/* ---- A mapped file that shrinks, or cannot be read ----
+ * Another program may truncate the file while it is read (a rotation that
+ * copies and truncates), or the disk may fail. Every window starts with the
+ * file's size, so a file cut short ahead of the window is reported at the
+ * first record that is not whole before its new end. Within the window, the
+ * race is caught when it happens: touching a mapped page that no longer has
+ * data behind it raises SIGBUS, which would end the run and lose every
+ * packet read so far. While a file is mapped, a handler puts
+ * zero-filled pages in place of the lost ones and notes that it did; the
+ * reader looks at the note after every record it reads (one load and a
+ * branch) and reports the file damaged at that record, so no record of
+ * zeros is taken for data and the packets before it are analysed as usual.
+ * The handler can reach the mapping's bounds only through static storage:
+ * the one piece of global state here, and so one capture is mapped at a
+ * time (a second one opened meanwhile is read with read()). The page the
+ * file now ends in reads as zeros past the end, without a signal: a file cut
+ * mid-page within the window being read shows its damage at the next page,
+ * and the records read as zeros before it count as frames too short to
+ * decode. */
+static unsigned char *volatile guard_lo, *volatile guard_hi;
+static volatile sig_atomic_t guard_tripped;
+static const struct capture *guard_owner;
+static uintptr_t guard_page;
+static struct sigaction guard_saved;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	unsigned char *a = si->si_addr, *lo = guard_lo, *hi = guard_hi;
+
+	(void)sig;
+	(void)uctx;
+	if (lo && a >= lo && a < hi) {
+		unsigned char *page = (unsigned char *)((uintptr_t)a & ~(guard_page - 1));
+
+		if (mmap(page, (size_t)(hi - page), PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+			guard_tripped = 1;
+			return;
+		}
+	}
+	/* Not the mapping's (or no pages to put there): the fault comes back
+	 * on return, to whatever handled SIGBUS before, by default death. */
+	sigaction(SIGBUS, &guard_saved, NULL);
+}
+
+/* Guard [lo, lo + len), cap's mapping; false when another capture's is
+ * guarded already or the handler cannot be installed. */
+static bool guard_on(const struct capture *cap, unsigned char *lo, size_t len)
+{
+	struct sigaction sa;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (guard_owner || page <= 0)
+		return false;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &guard_saved) != 0)
+		return false;
+	guard_page = (uintptr_t)page;
+	guard_tripped = 0;
+	guard_owner = cap;
+	guard_hi = lo + len;
+	guard_lo = lo;
+	return true;
+}
+
+static void guard_off(void)
+{
+	guard_lo = guard_hi = NULL;
+	guard_owner = NULL;
+	guard_tripped = 0;
+	sigaction(SIGBUS, &guard_saved, NULL);
+}
+
+/* Did cap's mapping lose a page under a record just read? */
+static inline bool guard_hit(const struct capture *cap)
+{
+	return guard_tripped && guard_owner == cap;
+}
+
+/* The read buffer for `left` more bytes of file: all of them in one read()
+ * when fewer than READ_BUFFER_LEN (many small files, fuzzing), and fill()
+ * grows it if the file grows. */
+static size_t read_buffer_len(off_t left)
+{
+	if (left >= (off_t)READ_BUFFER_LEN)
+		return READ_BUFFER_LEN;
+	return left < 4096 ? 4096 : (size_t)left + 1;
+}
+
+/* Map the records of a regular file of st->st_size bytes, which start at
+ * byte start, and read them in place; false when they cannot be (nothing
+ * to map, too large for the address space, another capture mapped). */
+static bool map_start(struct capture *cap, const struct stat *st, off_t start)
+{
+	size_t len;
+	void *m;
+
+	if (st->st_size <= start || (uintmax_t)st->st_size > SIZE_MAX / 4)
+		return false;
+	len = (size_t)st->st_size;
+	m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, cap->fd, 0);
+	if (m == MAP_FAILED)
+		return false;
+	if (!guard_on(cap, m, len)) {
+		munmap(m, len);
+		return false;
+	}
+	(void)madvise(m, len, MADV_SEQUENTIAL);
+	cap->map = m;
+	cap->map_len = len;
+	cap->map_size = st->st_size;
+	cap->buf = (unsigned char *)m + start;
+	cap->map_data = len - (size_t)start;
+	cap->end = cap->map_data < MAP_WINDOW_LEN ? cap->map_data : MAP_WINDOW_LEN;
+	return true;
+}
+
+/* Unmap what is left of cap's mapping. */
+static void map_end(struct capture *cap)
+{
+	munmap(cap->map, cap->map_len);
+	guard_off();
+	cap->map = NULL;
+	cap->map_len = 0;
+}
+
+/* The file's byte offset where the mapping ends (its size when mapped). */
+static off_t map_file_end(const struct capture *cap)
+{
+	return (off_t)(cap->base + cap->buf_offset) + (off_t)cap->map_data;
+}
+
+/* fill() on a mapped file: unmap the pages read and move the window on to
+ * the next MAP_WINDOW_LEN bytes, no further than the file now ends; false
+ * when fewer than need are left. */
+static bool map_advance(struct capture *cap, size_t need)
+{
+	unsigned char *cut = (unsigned char *)((uintptr_t)(cap->buf + cap->pos) & ~(guard_page - 1));
+	off_t from = (off_t)(cap->base + cap->buf_offset);
+	struct stat st;
+	size_t left;
+
+	if (cut > cap->map) {
+		guard_lo = cut;
+		munmap(cap->map, (size_t)(cut - cap->map));
+		cap->map_len -= (size_t)(cut - cap->map);
+		cap->map = cut;
+	}
+	if (fstat(cap->fd, &st) == 0 && st.st_size < map_file_end(cap)) {
+		cap->shrunk = true;
+		cap->map_data = st.st_size - from > (off_t)cap->pos ? (size_t)(st.st_size - from)
+								     : cap->pos;
+	}
+	left = cap->map_data - cap->pos;
+	if (left < need)
+		return false;
+	cap->end = cap->pos + (left < MAP_WINDOW_LEN ? left : MAP_WINDOW_LEN);
+	return true;
+}
+
+/* The mapping is read to its end (but for an unread tail shorter than a
+ * record): copy the tail to a read buffer, unmap, and go on with read()
+ * from the mapping's end, where the file may have grown since. False with
+ * errno set when that fails, and when the file shrank (cap->shrunk) or the
+ * tail's page was lost (guard_hit()): then the tail is damage. */
+static bool map_to_buffer(struct capture *cap)
+{
+	size_t left = cap->map_data - cap->pos;
+	off_t resume = map_file_end(cap);
+	struct stat st;
+	unsigned char *b;
+	size_t len;
+
+	if (cap->shrunk)
+		return false;
+	len = read_buffer_len(fstat(cap->fd, &st) == 0 ? st.st_size - resume : 0);
+	if (len < left)
+		len = left;
+	b = malloc(len);
+	if (!b)
+		return false;
+	memcpy(b, cap->buf + cap->pos, left);
+	if (guard_hit(cap) || lseek(cap->fd, resume, SEEK_SET) != resume) {
+		free(b);
+		return false;
+	}
+	map_end(cap);
+	cap->buf_offset += (long long)cap->pos;
+	cap->buf = b;
+	cap->bufsize = len;
+	cap->pos = 0;
+	cap->end = left;
+	return true;
+}
+
 /* Switch cap to the fast reader. fflush() on a seekable input stream
  * (POSIX) drops what libpcap's stream read ahead and sets the descriptor's
  * offset where the records start; our read()s then move that shared offset
- * exactly as far as we read, so "-r -" on a regular file leaves standard
- * input at its end as libpcap would, and fclose() finds nothing buffered to
+ * exactly as far as we read (a mapped file's reader sets it to the
+ * mapping's end when it gets there), so "-r -" on a regular file leaves
+ * standard input at its end as libpcap would, and fclose() finds nothing buffered to
  * seek back over. A file smaller than the buffer gets a buffer its size
  * (many small files, fuzzing); fill() grows it if the file grows. */
-static bool fast_start(struct capture *cap, FILE *f, int fd, const struct stat *st)
+static bool fast_start(struct capture *cap, FILE *f, int fd, const struct stat *st,
+		       bool may_map)
 {
 	off_t start = (off_t)(cap->base + FILE_HEADER_LEN);
 
 	if (fflush(f) != 0 || lseek(fd, start, SEEK_SET) != start)
 		return false;
-	cap->bufsize = READ_BUFFER_LEN;
-	if (st->st_size - start < (off_t)READ_BUFFER_LEN)
-		cap->bufsize = st->st_size - start < 4096 ? 4096 : (size_t)(st->st_size - start) + 1;
-	cap->buf = malloc(cap->bufsize);
-	if (!cap->buf)
-		return false;
-	(void)posix_fadvise(fd, (off_t)cap->base, 0, POSIX_FADV_SEQUENTIAL);
 	cap->fd = fd;
+	if (!may_map || !map_start(cap, st, start)) {
+		cap->bufsize = read_buffer_len(st->st_size - start);
+		cap->buf = malloc(cap->bufsize);
+		if (!cap->buf)
+			return false;
+	}
+	(void)posix_fadvise(fd, (off_t)cap->base, 0, POSIX_FADV_SEQUENTIAL);
 	cap->max_caplen = max_snaplen_for_dlt(cap->dlt);
 	cap->quick_caplen = cap->max_caplen < cap->snapshot ? cap->max_caplen : cap->snapshot;
 	cap->buf_offset = FILE_HEADER_LEN;
@@ -261,11 +491,12 @@ struct capture *capture_open_file(const char *path, const char *filter, char *er
 	if (mode == READER_LIBPCAP)
 		return cap;
 	why_not = fast_unusable(cap, fd, &st);
-	if (!why_not && !fast_start(cap, f, fd, &st))
+	if (!why_not && !fast_start(cap, f, fd, &st, mode != READER_FAST_READ))
 		why_not = strerror(errno);
-	if (why_not && mode == READER_FAST_ONLY) {
-		snprintf(err, errlen, "TCPSTATE_PCAP_READER=fast-only: the fast reader cannot "
-			 "read this file (%s)", why_not);
+	if (why_not && (mode == READER_FAST_ONLY || mode == READER_FAST_READ)) {
+		snprintf(err, errlen, "TCPSTATE_PCAP_READER=%s: the fast reader cannot "
+			 "read this file (%s)", mode == READER_FAST_ONLY ? "fast-only" : "fast-read",
+			 why_not);
 		capture_close(cap);
 		return NULL;
 	}
@@ -280,7 +511,10 @@ void capture_close(struct capture *cap)
 		pcap_freecode(&cap->prog);
 	if (cap->pcap)
 		pcap_close(cap->pcap);
-	free(cap->buf);
+	if (cap->map)
+		map_end(cap);
+	else
+		free(cap->buf);
 	free(cap);
 }
 
@@ -340,6 +574,12 @@ static size_t fill(struct capture *cap, size_t need)
 {
 	if (cap->end - cap->pos >= need)
 		return cap->end - cap->pos;
+	if (cap->map) {
+		if (map_advance(cap, need))
+			return cap->end - cap->pos;
+		if (!map_to_buffer(cap))
+			return (size_t)-1;
+	}
 	memmove(cap->buf, cap->buf + cap->pos, cap->end - cap->pos);
 	cap->buf_offset += (long long)cap->pos;
 	cap->end -= cap->pos;
@@ -364,6 +604,26 @@ static size_t fill(struct capture *cap, size_t need)
 		cap->end += (size_t)n;
 	}
 	return cap->end;
+}
+
+/* The record at rec (in buf) had a lost page under it: the file is damaged
+ * there, and the record was not delivered. */
+__attribute__((noinline))
+static enum capture_status lost_page(struct capture *cap, const unsigned char *rec)
+{
+	char reason[160];
+	struct stat st;
+
+	cap->offset = cap->buf_offset + (long long)(rec - cap->buf);
+	if (fstat(cap->fd, &st) == 0 && st.st_size < cap->map_size)
+		snprintf(reason, sizeof(reason), "the file shrank to %lld bytes while it was "
+			 "read", (long long)st.st_size);
+	else if (cap->shrunk)
+		snprintf(reason, sizeof(reason), "the file shrank while it was read");
+	else
+		snprintf(reason, sizeof(reason), "the mapped file could not be read here "
+			 "(input/output error)");
+	return damaged(cap, reason);
 }
 
 /* A record header field (host byte order: the fast reader takes only
@@ -429,6 +689,8 @@ static enum capture_status fast_fill_record(struct capture *cap)
 	}
 	return CAP_PACKET;
 read_error:
+	if (guard_hit(cap) || cap->shrunk)
+		return lost_page(cap, cap->buf + cap->pos);
 	snprintf(reason, sizeof(reason), "error reading dump file: %s", strerror(errno));
 	return damaged(cap, reason);
 }
@@ -472,6 +734,10 @@ static inline enum capture_status fast_deliver(struct capture *cap, const unsign
 	else
 		st = decode_frame(cap->dlt, rec + RECORD_HEADER_LEN, caplen, record_field(rec, 3), out);
 	*why = st;
+	if (guard_hit(cap)) {
+		cap->frames--;
+		return lost_page(cap, rec);
+	}
 	return st == DECODE_OK ? CAP_PACKET : CAP_SKIPPED;
 }
 
@@ -495,8 +761,11 @@ static enum capture_status fast_next_slow(struct capture *cap, struct packet *ou
 		/* Longer than the snapshot length: libpcap keeps only that much. */
 		if (caplen > cap->snapshot)
 			caplen = cap->snapshot;
-		if (cap->filtered && !fast_filter(cap, rec, caplen, rec + RECORD_HEADER_LEN))
+		if (cap->filtered && !fast_filter(cap, rec, caplen, rec + RECORD_HEADER_LEN)) {
+			if (guard_hit(cap))
+				return lost_page(cap, rec);
 			continue;
+		}
 		return fast_deliver(cap, rec, caplen, out, why, cap->dlt == DLT_EN10MB);
 	}
 }
@@ -515,6 +784,8 @@ static inline enum capture_status fast_next(struct capture *cap, struct packet *
 	    have - RECORD_HEADER_LEN < caplen)
 		return fast_next_slow(cap, out, why);
 	cap->pos += RECORD_HEADER_LEN + (size_t)caplen;
+	__builtin_prefetch((const void *)((uintptr_t)rec + PREFETCH_AHEAD));
+	__builtin_prefetch((const void *)((uintptr_t)rec + PREFETCH_AHEAD + 64));
 	return fast_deliver(cap, rec, caplen, out, why, ether);
 }
 

@@ -5,10 +5,12 @@
 
 capture.c reads classic pcap 2.4 files in the host's byte order itself and
 leaves everything else to libpcap. For damaged and odd files, built byte by
-byte (pcapgen.py), this runs tcpstate three ways -- default,
-TCPSTATE_PCAP_READER=libpcap and TCPSTATE_PCAP_READER=fast-only (which
+byte (pcapgen.py), this runs tcpstate four ways -- default,
+TCPSTATE_PCAP_READER=libpcap, TCPSTATE_PCAP_READER=fast-only (which
 refuses a file the fast reader cannot take, so a run that succeeds took the
-fast reader) -- and requires identical exit status, stdout and stderr. Where
+fast reader, reading a regular file mapped in memory) and
+TCPSTATE_PCAP_READER=fast-read (the same, but with read() calls instead of
+the mapping) -- and requires identical exit status, stdout and stderr. Where
 a file is damaged, the diagnostic is also checked against the record's byte
 offset from the construction, so the two readers cannot agree on a wrong
 answer. Files the fast reader must leave alone (opposite byte order, other
@@ -30,7 +32,8 @@ from pcapgen import (ACK, FIN, PSH, SYN,  # noqa: E402
 MAGIC_MICRO, MAGIC_NANO, MAGIC_KUZNETZOV = 0xa1b2c3d4, 0xa1b23c4d, 0xa1b2cd34
 HOST = '<' if sys.byteorder == 'little' else '>'
 FOREIGN = '>' if HOST == '<' else '<'
-REFUSED = 'TCPSTATE_PCAP_READER=fast-only: the fast reader cannot read this file'
+REFUSED = 'TCPSTATE_PCAP_READER=%s: the fast reader cannot read this file'
+FAST_MODES = ('fast-only', 'fast-read')
 ARGS = (['--format', 'json', '--report', 'all', '--timeline'], ['--limit', '0'])
 
 
@@ -120,20 +123,22 @@ stdin_skip = {}     # path -> where the capture starts in it (standard input)
 
 
 def same(t, name, args, fast, stdin=None):
-    """Default, libpcap and (fast=True) fast-only runs agree on everything;
-    with fast=False fast-only must refuse the file. Returns libpcap's
-    (status, stdout, stderr)."""
+    """Default, libpcap and (fast=True) fast-only and fast-read runs agree
+    on everything; with fast=False fast-only and fast-read must refuse the
+    file. Returns libpcap's (status, stdout, stderr)."""
     ref = run_mode(t, 'libpcap', args, stdin)
     got = run_mode(t, None, args, stdin)
     check_eq(got, ref, '%s %s: default reader vs libpcap' % (name, ' '.join(args[2:])))
-    st, out, err = run_mode(t, 'fast-only', args, stdin)
-    if fast:
-        check(REFUSED not in err, '%s: the fast reader refused it: %r' % (name, err))
-        check_eq((st, out, err), ref, '%s %s: fast reader vs libpcap'
-                 % (name, ' '.join(args[2:])))
-    else:
-        check(REFUSED in err, '%s: fast-only did not refuse it: %r' % (name, err))
-        check_eq(st, 1, '%s: fast-only exit status' % name)
+    for mode in FAST_MODES:
+        st, out, err = run_mode(t, mode, args, stdin)
+        refused = REFUSED % mode
+        if fast:
+            check(refused not in err, '%s: %s refused it: %r' % (name, mode, err))
+            check_eq((st, out, err), ref, '%s %s: %s vs libpcap'
+                     % (name, ' '.join(args[2:]), mode))
+        else:
+            check(refused in err, '%s: %s did not refuse it: %r' % (name, mode, err))
+            check_eq(st, 1, '%s: %s exit status' % (name, mode))
     return ref
 
 
