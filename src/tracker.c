@@ -67,7 +67,11 @@ struct tracker {
 	uint64_t next_due;            /* no list head is due before this (a lower bound) */
 	uint64_t next_freeze;         /* no node is to be frozen before this (a lower bound) */
 	uint64_t live;                /* connections in the table not frozen */
-	bool segment_seen;            /* the sink's segment() has been called */
+	/* segment_wanted()'s test in one word: a segment's flags, with bit 8
+	 * set, ANDed with this. 0: no segment() at all; bit 8: every segment
+	 * (no segment_flags, or none passed yet: the first always goes);
+	 * else segment_flags. */
+	uint16_t seg_mask;
 	struct queued queue[QUEUE_LEN]; /* ring: packets pushed, not processed yet */
 	uint32_t q_in, q_out;         /* packets pushed and processed: queue[n % QUEUE_LEN] */
 };
@@ -100,6 +104,7 @@ struct tracker *tracker_create(const struct tracker_config *cfg, const struct tr
 		t->cfg.zeek_upto = &zeek_all;
 	if (sink)
 		t->sink = *sink;
+	t->seg_mask = t->sink.segment ? 0x100 : 0;
 	t->ft = flow_table_create();
 	t->pool = conn_pool_create(cfg->keep_timeline ? CONN_TL_INLINE : 0);
 	if (!t->ft || !t->pool) {
@@ -1296,8 +1301,7 @@ static bool steady(const struct conn *c, enum fsm_event ev)
  * first only those with one of its flags. */
 static bool segment_wanted(const struct tracker *t, uint8_t tcp_flags)
 {
-	return t->sink.segment && ((tcp_flags & t->sink.segment_flags) || !t->segment_seen ||
-				   !t->sink.segment_flags);
+	return ((unsigned)tcp_flags | 0x100) & t->seg_mask;
 }
 
 /* What every segment begins with, once its sender s is known: its count
@@ -1324,7 +1328,8 @@ static inline __attribute__((always_inline)) void segment_done(struct tracker *t
 	if (c->id <= *t->cfg.zeek_upto)
 		zeek_segment(c, s, p);
 	if (segment_wanted(t, p->flags)) {
-		t->segment_seen = true;
+		if (t->sink.segment_flags)
+			t->seg_mask = t->sink.segment_flags;
 		t->sink.segment(t->sink.ctx, c, s, p);
 	}
 }
