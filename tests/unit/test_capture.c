@@ -140,17 +140,30 @@ static enum capture_status read_some(struct capture *cap, uint32_t *n, uint32_t 
 /* Enough records to span several map windows (2 MiB each). */
 #define MANY 60000u
 
+/* Records 0 .. n-1 written to a new capture dir/name (the last one cut
+ * after `cut` bytes when cut is not 0), whose path goes to path[128], and
+ * opened with TCPSTATE_PCAP_READER=reader. */
+static struct capture *new_capture(const char *reader, const char *name, uint32_t n, size_t cut,
+				   char *path)
+{
+	struct capture *cap;
+
+	setenv("TCPSTATE_PCAP_READER", reader, 1);
+	snprintf(path, 128, "%s/%s", dir, name);
+	CHECK(write_capture(path, 0, n, cut, false) ==
+	      (cut ? offset_of(n - 1) + (long)cut : offset_of(n)));
+	cap = open_capture(path);
+	CHECK(cap != NULL);
+	return cap;
+}
+
 static void test_reads_all(const char *reader)
 {
 	char path[128];
 	struct capture *cap;
 	uint32_t n = 0;
 
-	setenv("TCPSTATE_PCAP_READER", reader, 1);
-	snprintf(path, sizeof(path), "%s/all.pcap", dir);
-	CHECK(write_capture(path, 0, MANY, 0, false) == offset_of(MANY));
-	cap = open_capture(path);
-	CHECK(cap != NULL);
+	cap = new_capture(reader, "all.pcap", MANY, 0, path);
 	if (!cap)
 		return;
 	CHECK_EQ_INT(read_some(cap, &n, UINT32_MAX), CAP_EOF);
@@ -166,11 +179,7 @@ static void test_grows(const char *reader)
 	struct capture *cap;
 	uint32_t n = 0;
 
-	setenv("TCPSTATE_PCAP_READER", reader, 1);
-	snprintf(path, sizeof(path), "%s/grows.pcap", dir);
-	write_capture(path, 0, MANY, 50, false);  /* record MANY-1 cut after 50 bytes */
-	cap = open_capture(path);
-	CHECK(cap != NULL);
+	cap = new_capture(reader, "grows.pcap", MANY, 50, path);  /* record MANY-1 cut after 50 bytes */
 	if (!cap)
 		return;
 	CHECK_EQ_INT(read_some(cap, &n, 1000), CAP_PACKET);
@@ -199,11 +208,7 @@ static void test_shrinks(long size)
 	struct capture *cap;
 	uint32_t n = 0, first_lost = 1 + (uint32_t)((size - PAGE) / RECORD);
 
-	setenv("TCPSTATE_PCAP_READER", "fast-only", 1);
-	snprintf(path, sizeof(path), "%s/shrinks.pcap", dir);
-	write_capture(path, 0, MANY, 0, false);
-	cap = open_capture(path);
-	CHECK(cap != NULL);
+	cap = new_capture("fast-only", "shrinks.pcap", MANY, 0, path);
 	if (!cap)
 		return;
 	CHECK_EQ_INT(read_some(cap, &n, 2000), CAP_PACKET);
@@ -224,13 +229,8 @@ static void test_two_open(void)
 	struct capture *ca, *cb;
 	uint32_t na = 0, nb = 0;
 
-	setenv("TCPSTATE_PCAP_READER", "fast-only", 1);
-	snprintf(a, sizeof(a), "%s/a.pcap", dir);
-	snprintf(b, sizeof(b), "%s/b.pcap", dir);
-	write_capture(a, 0, MANY, 0, false);
-	write_capture(b, 0, MANY / 2, 0, false);
-	ca = open_capture(a);
-	cb = open_capture(b);
+	ca = new_capture("fast-only", "a.pcap", MANY, 0, a);
+	cb = new_capture("fast-only", "b.pcap", MANY / 2, 0, b);
 	CHECK(ca != NULL && cb != NULL);
 	if (!ca || !cb)
 		return;
