@@ -1,14 +1,24 @@
 /* flow_table.c - the 4-tuple -> connection hash table.
- * Robin Hood open addressing over 16-byte (hash, connection) slots: a lookup
- * compares hashes within one or two slot lines and touches a connection only
- * when its hash matches, a miss stops as soon as it passes where the key
- * would be, and a deletion shifts the run back instead of leaving tombstones.
+ * Robin Hood open addressing over 8-byte slots: a slot is the record's
+ * address, with its probe distance and a byte of its hash in the address's
+ * unused top bits (slot_make). A lookup compares those within one slot line
+ * and touches a connection only when both match (the key's home and a byte
+ * of its hash: one in 256 of the others), a miss stops as soon as it passes
+ * where the key would be, and a deletion shifts the run back instead of
+ * leaving tombstones. 8 bytes a slot rather than 16 (hash and address) let
+ * the table grow at half full instead of 80% for the same memory: at 80%
+ * inserts and removals walked runs of about ten slots, and on the 20M
+ * bench capture, whose 818k connections left a table of 2^20 slots 78%
+ * full, a table twice as large (16-byte slots) ran 4-5% faster (README,
+ * Performance, the nineteenth round). The full hash is in each record's
+ * node, read when the table grows.
  * A slot holds a struct conn or a struct frozen_conn (whose key is packed:
  * it is compared only when the hash matches, so unpacking it is rare).
  * A chained table (uthash) costs a 56-byte handle in every connection and a
  * cache miss per chain link; at a million live connections the lookups were
  * most of the run time. A one-entry cache serves back-to-back packets of one
  * connection. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,25 +30,79 @@
 #include <emmintrin.h>
 #endif
 
-struct slot {
-	uint32_t hash;
-	uint32_t frozen;     /* rec is a struct frozen_conn, else a struct conn */
-	void *rec;           /* NULL: empty */
-};
+/* A slot: 0 when empty, else
+ *   bits  0..47  the record's address (records are 8-byte aligned, and user
+ *                addresses on x86-64 and arm64 Linux fit in 48 bits unless a
+ *                program asks mmap for higher ones), bit 0 set when the
+ *                record is a struct frozen_conn;
+ *   bits 48..55  its probe distance, how far it is from its home slot
+ *                (hash & mask); DIST_FAR when 255 or more, the distance then
+ *                taken from the record's hash (only a run made of keys with
+ *                one home, which a hostile capture might make, is so long);
+ *   bits 56..63  the hash's top byte. */
+typedef uint64_t slot_t;
 
-static struct flow_entry slot_entry(const struct slot *s)
+#define S_FROZEN ((slot_t)1)
+#define S_ADDR (((slot_t)1 << 48) - 8)
+#define S_DIST_SHIFT 48
+#define S_TAG_SHIFT 56
+#define DIST_FAR 255u
+_Static_assert(sizeof(void *) == 8, "slots keep a 64-bit address");
+
+static inline void *slot_rec(slot_t s)
+{
+	return (void *)(uintptr_t)(s & S_ADDR);
+}
+
+static inline unsigned slot_dist(slot_t s)
+{
+	return (unsigned)(s >> S_DIST_SHIFT) & 0xff;
+}
+
+/* The slot's top 16 bits for a key of this hash at distance d < DIST_FAR. */
+static inline unsigned slot_top(uint32_t hash, unsigned d)
+{
+	return (hash >> 24) << 8 | d;
+}
+
+/* Whether rec can be kept in a slot: an address in 48 bits, 8-byte aligned. */
+static inline bool slot_fits(const void *rec)
+{
+	return ((uintptr_t)rec & ~(uintptr_t)S_ADDR) == 0;
+}
+
+static inline slot_t slot_make(const void *rec, bool frozen, uint32_t hash, size_t d)
+{
+	return (slot_t)(uintptr_t)rec | (frozen ? S_FROZEN : 0) |
+	       (slot_t)(d < DIST_FAR ? d : DIST_FAR) << S_DIST_SHIFT | (slot_t)(hash >> 24) << S_TAG_SHIFT;
+}
+
+/* The same slot at distance d. */
+static inline slot_t slot_at_dist(slot_t s, size_t d)
+{
+	return (s & ~((slot_t)0xff << S_DIST_SHIFT)) | (slot_t)(d < DIST_FAR ? d : DIST_FAR) << S_DIST_SHIFT;
+}
+
+/* The full hash of the slot's key, kept in its record's node. */
+static uint32_t slot_hash(slot_t s)
+{
+	return s & S_FROZEN ? ((const struct frozen_conn *)slot_rec(s))->node.hash
+			    : ((const struct conn *)slot_rec(s))->node.hash;
+}
+
+static struct flow_entry slot_entry(slot_t s)
 {
 	struct flow_entry e = { NULL, NULL };
 
-	if (s->frozen)
-		e.frozen = s->rec;
+	if (s & S_FROZEN)
+		e.frozen = slot_rec(s);
 	else
-		e.conn = s->rec;
+		e.conn = slot_rec(s);
 	return e;
 }
 
 struct flow_table {
-	struct slot *slots;
+	slot_t *slots;
 	size_t mask;         /* slot count - 1; the count is a power of two */
 	size_t count;
 	struct conn *last;   /* most recently found */
@@ -46,9 +110,11 @@ struct flow_table {
 };
 
 #define INITIAL_SLOTS 1024
-/* Grow past 80% full: Robin Hood keeps probe runs short up to about there. */
-#define MAX_LOAD_NUM 4
-#define MAX_LOAD_DEN 5
+/* Grow past half full: then a look-up reads about two slots, an insertion
+ * or removal moves about two, and flow_table_take() has room to hand the
+ * entries over in place. */
+#define MAX_LOAD_NUM 1
+#define MAX_LOAD_DEN 2
 
 static uint64_t load64(const uint8_t *p)
 {
@@ -105,20 +171,39 @@ static bool key_eq(const struct flow_key *a, const struct flow_key *b)
 }
 
 /* Slot arrays are zeroed (all empty) and in huge pages (bigmem.h). */
-static struct slot *slots_alloc(size_t n)
+static slot_t *slots_alloc(size_t n)
 {
-	return bigmem_alloc(n * sizeof(struct slot));
+	return bigmem_alloc(n * sizeof(slot_t));
 }
 
-static void slots_free(struct slot *s, size_t n)
+static void slots_free(slot_t *s, size_t n)
 {
-	bigmem_free(s, n * sizeof(struct slot));
+	bigmem_free(s, n * sizeof(slot_t));
 }
 
-/* How far slot i is from where its hash wanted it. */
-static size_t probe_dist(const struct flow_table *ft, size_t i)
+/* How far the entry in slots[i] is from its home. */
+static size_t probe_dist(const slot_t *slots, size_t mask, size_t i)
 {
-	return (i - (ft->slots[i].hash & ft->mask)) & ft->mask;
+	unsigned d = slot_dist(slots[i]);
+
+	return d < DIST_FAR ? d : (i - (slot_hash(slots[i]) & mask)) & mask;
+}
+
+/* Whether the entry in slots[i] is closer to its home than d, and whether
+ * it is exactly d from it: without reading its record unless both are
+ * DIST_FAR or more. */
+static inline bool dist_below(const slot_t *slots, size_t mask, size_t i, size_t d)
+{
+	unsigned sd = slot_dist(slots[i]);
+
+	return sd < DIST_FAR ? sd < d : d > DIST_FAR && probe_dist(slots, mask, i) < d;
+}
+
+static inline bool dist_is(const slot_t *slots, size_t mask, size_t i, size_t d)
+{
+	unsigned sd = slot_dist(slots[i]);
+
+	return sd < DIST_FAR ? sd == d : d >= DIST_FAR && probe_dist(slots, mask, i) == d;
 }
 
 struct flow_table *flow_table_create(void)
@@ -141,10 +226,12 @@ void flow_table_destroy(struct flow_table *ft)
 	if (!ft)
 		return;
 	for (size_t i = 0; i <= ft->mask; i++) {
-		if (ft->slots[i].frozen)
-			frozen_conn_destroy(ft->slots[i].rec);
+		if (!ft->slots[i])
+			continue;
+		if (ft->slots[i] & S_FROZEN)
+			frozen_conn_destroy(slot_rec(ft->slots[i]));
 		else
-			conn_destroy(ft->slots[i].rec);
+			conn_destroy(slot_rec(ft->slots[i]));
 	}
 	slots_free(ft->slots, ft->mask + 1);
 	free(ft);
@@ -243,40 +330,47 @@ void flow_key_make(const struct packet *p, struct flow_key *k, int *src_side)
 	(void)flow_key_make_hash(p, k, src_side);
 }
 
+/* Whether the entry in slots[i] may be key k's, found at distance d from
+ * its home: the same distance (so the same home) and the same top byte. */
+static inline bool slot_may_be(const slot_t *slots, size_t mask, size_t i, size_t d, uint32_t hash)
+{
+	return (slots[i] >> S_TAG_SHIFT) == hash >> 24 && dist_is(slots, mask, i, d);
+}
+
 /* The slot holding key k, or NULL. */
-static struct slot *slot_find(const struct flow_table *ft, const struct flow_key *k, uint32_t hash)
+static slot_t *slot_find(const struct flow_table *ft, const struct flow_key *k, uint32_t hash)
 {
 	size_t i = hash & ft->mask;
 
 	for (size_t d = 0;; d++, i = (i + 1) & ft->mask) {
-		struct slot *s = &ft->slots[i];
+		slot_t s = ft->slots[i];
 
 		/* An empty slot, or one closer to its home than we are to ours:
 		 * Robin Hood insertion would have put the key here. */
-		if (!s->rec || probe_dist(ft, i) < d)
+		if (!s || dist_below(ft->slots, ft->mask, i, d))
 			return NULL;
-		if (s->hash != hash)
+		if (!slot_may_be(ft->slots, ft->mask, i, d, hash))
 			continue;
-		if (!s->frozen && key_eq(&((const struct conn *)s->rec)->key, k))
-			return s;
-		if (s->frozen) {
+		if (!(s & S_FROZEN) && key_eq(&((const struct conn *)slot_rec(s))->key, k))
+			return &ft->slots[i];
+		if (s & S_FROZEN) {
 			struct flow_key fk;
 
-			frozen_conn_key(s->rec, &fk);
+			frozen_conn_key(slot_rec(s), &fk);
 			if (key_eq(&fk, k))
-				return s;
+				return &ft->slots[i];
 		}
 	}
 }
 
 struct conn *flow_table_hint_conn(const struct flow_table *ft, const struct flow_hint *hint)
 {
-	const struct slot *s;
+	slot_t s;
 
 	if (!hint->rec || hint->frozen || hint->slot > ft->mask)
 		return NULL;
-	s = &ft->slots[hint->slot];
-	return s->rec == hint->rec && !s->frozen ? s->rec : NULL;
+	s = ft->slots[hint->slot];
+	return slot_rec(s) == hint->rec && !(s & S_FROZEN) ? hint->rec : NULL;
 }
 
 struct conn *flow_table_hint_check(const struct flow_table *ft, const struct flow_hint *hint,
@@ -296,7 +390,7 @@ struct flow_entry flow_table_lookup(struct flow_table *ft, const struct flow_key
 				    uint32_t hash, const struct flow_hint *hint)
 {
 	struct flow_entry e = { NULL, NULL };
-	const struct slot *s;
+	const slot_t *s;
 	struct conn *c;
 
 	/* A record in the table with this key is the one: keys are unique. */
@@ -311,7 +405,7 @@ struct flow_entry flow_table_lookup(struct flow_table *ft, const struct flow_key
 	}
 	s = slot_find(ft, k, hash);
 	if (s) {
-		e = slot_entry(s);
+		e = slot_entry(*s);
 		if (e.conn)
 			ft->last = e.conn;
 	}
@@ -323,11 +417,8 @@ struct conn *flow_table_find(struct flow_table *ft, const struct flow_key *k)
 	return flow_table_lookup(ft, k, flow_key_hash(k), NULL).conn;
 }
 
-/* The home slot's line and the next: at the load the table grows at, a
- * look-up reads about three slots, and a run that starts in the second half
- * of a line (four slots) goes on into the next. Fetching that line only when
- * the home slot is late in its line saved less than fetching it always (on
- * the 20M bench capture, 2 lines halved the look-ups' waits on memory). */
+/* The home slot's line, and the next when the home is late in its line:
+ * at half full a look-up reads about two slots, and the hint reads eight. */
 void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
 {
 	size_t i = hash & ft->mask;
@@ -337,100 +428,114 @@ void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
 		__builtin_prefetch(&ft->slots[i + 4]);
 }
 
-/* Bit j set when slot s[j] (j < 4) has this hash, found without a branch
- * a slot: where the run of probes ends is data, and a loop over them was
- * mispredicted about once a packet. */
-static inline unsigned hash_match4(const struct slot *s, uint32_t hash)
+/* Bit j set when s[j] (j < 4) holds an entry at distance from + j with
+ * this hash's top byte, found without a branch a slot: where the run of
+ * probes ends is data, and a loop over them was mispredicted about once a
+ * packet. */
+static inline unsigned top_match4(const slot_t *s, uint32_t hash, unsigned from)
 {
 #ifdef __SSE2__
-	_Static_assert(sizeof(struct slot) == 16 && offsetof(struct slot, hash) == 0,
-		       "a slot is one SSE2 register, its hash in the first lane");
-	__m128i ab = _mm_unpacklo_epi32(_mm_loadu_si128((const __m128i *)(const void *)&s[0]),
-					_mm_loadu_si128((const __m128i *)(const void *)&s[1]));
-	__m128i cd = _mm_unpacklo_epi32(_mm_loadu_si128((const __m128i *)(const void *)&s[2]),
-					_mm_loadu_si128((const __m128i *)(const void *)&s[3]));
-	__m128i eq = _mm_cmpeq_epi32(_mm_unpacklo_epi64(ab, cd), _mm_set1_epi32((int)hash));
+	/* the slots' top 16 bits, each at the bottom of its 64-bit lane, the
+	 * four gathered into the four 32-bit lanes */
+	__m128i a = _mm_srli_epi64(_mm_loadu_si128((const __m128i *)(const void *)&s[0]), S_DIST_SHIFT);
+	__m128i b = _mm_srli_epi64(_mm_loadu_si128((const __m128i *)(const void *)&s[2]), S_DIST_SHIFT);
+	__m128 tops = _mm_shuffle_ps(_mm_castsi128_ps(a), _mm_castsi128_ps(b), _MM_SHUFFLE(2, 0, 2, 0));
+	__m128i want = _mm_add_epi32(_mm_set1_epi32((int)slot_top(hash, from)), _mm_set_epi32(3, 2, 1, 0));
 
-	return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(eq));
+	return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_castps_si128(tops), want)));
 #else
 	unsigned found = 0;
 
-	/* 1 if equal, else 0, by arithmetic: the compiler turns comparisons
-	 * or'ed together back into branches */
 	for (unsigned j = 0; j < 4; j++)
-		found |= (unsigned)(((uint64_t)(s[j].hash ^ hash) - 1) >> 63) << j;
+		found |= (unsigned)(((uint64_t)((unsigned)(s[j] >> S_DIST_SHIFT) ^ slot_top(hash, from + j)) - 1) >> 63)
+			 << j;
 	return found;
 #endif
 }
 
-/* The first slot with this hash among the four from its home
- * (hash_match4). Slots with this hash
- * have this home, and the probes from it meet no empty slot before them
- * (Robin Hood), so the first such slot is the one the loop finds. The loop
- * runs from the home when none of the four matches, when the home is among
- * the table's last three slots, or when the match is an empty slot (all
- * zero: a key whose hash is 0). */
+/* The first slot whose entry is at its distance from this hash's home and
+ * has its top byte, among the four from the home, or the four after them
+ * when none matched (top_match4): such an entry has this home, and the
+ * probes from it meet no empty slot before it (Robin Hood), so it is the
+ * one the loop finds. The loop runs from the home when none of the eight
+ * matches, when the home is among the table's last seven slots, or when the
+ * match is an empty slot (all zero: distance 0 and a hash whose top byte
+ * is 0). */
 struct flow_hint flow_table_hint(const struct flow_table *ft, uint32_t hash)
 {
 	struct flow_hint h = { NULL, 0, 0 };
 	size_t home = hash & ft->mask, i = home;
-	const struct slot *s = &ft->slots[home];
+	const slot_t *s = &ft->slots[home];
 	unsigned found;
 
-	/* an empty slot may keep an old hash: the one found must hold a record */
-	if (home + 3 <= ft->mask && (found = hash_match4(s, hash)) && s[__builtin_ctz(found)].rec) {
+	if (home + 7 <= ft->mask &&
+	    ((found = top_match4(s, hash, 0)) || (found = top_match4(s + 4, hash, 4) << 4)) &&
+	    s[__builtin_ctz(found)]) {
 		i = home + (unsigned)__builtin_ctz(found);
 	} else {
 		for (size_t d = 0;; d++, i = (i + 1) & ft->mask) {
-			if (!ft->slots[i].rec || probe_dist(ft, i) < d)
+			if (!ft->slots[i] || dist_below(ft->slots, ft->mask, i, d))
 				return h;
-			if (ft->slots[i].hash == hash)
+			if (slot_may_be(ft->slots, ft->mask, i, d, hash))
 				break;
 		}
 	}
-	h.rec = ft->slots[i].rec;
+	h.rec = slot_rec(ft->slots[i]);
 	h.slot = (uint32_t)i;
-	h.frozen = ft->slots[i].frozen;
+	h.frozen = (uint32_t)(ft->slots[i] & S_FROZEN);
 	return h;
 }
 
-/* Robin Hood insertion of a key known to be absent: whoever is closer to
- * home gives up its slot and moves on. */
-static void slot_insert(struct slot *slots, size_t mask, struct slot in)
+/* Robin Hood insertion of an entry (its slot at distance 0, and its hash)
+ * whose key is known to be absent: whoever is closer to home gives up its
+ * slot and moves on. */
+static void slot_insert(slot_t *slots, size_t mask, slot_t in, uint32_t hash)
 {
-	size_t i = in.hash & mask;
+	size_t i = hash & mask;
 
 	for (size_t d = 0;; d++, i = (i + 1) & mask) {
-		struct slot *s = &slots[i];
 		size_t sd;
 
-		if (!s->rec) {
-			*s = in;
+		if (!slots[i]) {
+			slots[i] = slot_at_dist(in, d);
 			return;
 		}
-		sd = (i - (s->hash & mask)) & mask;
-		if (sd < d) {
-			struct slot tmp = *s;
+		if (!dist_below(slots, mask, i, d))
+			continue;
+		sd = probe_dist(slots, mask, i);
+		slot_t out = slots[i];
 
-			*s = in;
-			in = tmp;
-			d = sd;
-		}
+		slots[i] = slot_at_dist(in, d);
+		in = out;
+		d = sd;
 	}
 }
 
-/* Double the slots. If that memory is not there the table stays as it is:
- * it still works, only with longer probes, until it is full. */
+/* Records are fetched this many slots ahead when the table grows. */
+#define GROW_AHEAD 16
+
+/* Double the slots. Each entry's hash is read from its record. If that
+ * memory is not there the table stays as it is: it still works, only with
+ * longer probes, until it is full. */
 static bool grow(struct flow_table *ft)
 {
 	size_t n = (ft->mask + 1) * 2;
-	struct slot *ns = slots_alloc(n);
+	slot_t *ns = slots_alloc(n);
 
 	if (!ns)
 		return false;
-	for (size_t i = 0; i <= ft->mask; i++)
-		if (ft->slots[i].rec)
-			slot_insert(ns, n - 1, ft->slots[i]);
+	for (size_t i = 0; i <= ft->mask; i++) {
+		slot_t s = ft->slots[i];
+
+		if (i + GROW_AHEAD <= ft->mask && ft->slots[i + GROW_AHEAD]) {
+			slot_t a = ft->slots[i + GROW_AHEAD];
+
+			__builtin_prefetch(a & S_FROZEN ? (const void *)&((const struct frozen_conn *)slot_rec(a))->node.hash
+							: (const void *)&((const struct conn *)slot_rec(a))->node.hash);
+		}
+		if (s)
+			slot_insert(ns, n - 1, slot_at_dist(s, 0), slot_hash(s));
+	}
 	slots_free(ft->slots, ft->mask + 1);
 	ft->slots = ns;
 	ft->mask = n - 1;
@@ -441,23 +546,25 @@ bool flow_table_add(struct flow_table *ft, struct conn *c)
 {
 	size_t slots = ft->mask + 1;
 
+	if (!slot_fits(c))
+		return false;
 	if ((ft->count + 1) * MAX_LOAD_DEN > slots * MAX_LOAD_NUM && !grow(ft) &&
 	    ft->count + 1 >= slots)
 		return false;
 	c->node.hash = flow_key_hash(&c->key);
-	slot_insert(ft->slots, ft->mask, (struct slot){ .hash = c->node.hash, .rec = c });
+	slot_insert(ft->slots, ft->mask, slot_make(c, false, c->node.hash, 0), c->node.hash);
 	ft->count++;
 	ft->last = c;
 	return true;
 }
 
 /* The slot holding record rec, whose key hashes to hash (its node.hash). */
-static struct slot *slot_of(const struct flow_table *ft, uint32_t hash, const void *rec)
+static slot_t *slot_of(const struct flow_table *ft, uint32_t hash, const void *rec)
 {
 	size_t i = hash & ft->mask;
 
-	while (ft->slots[i].rec != rec) {
-		if (!ft->slots[i].rec)
+	while (slot_rec(ft->slots[i]) != rec) {
+		if (!ft->slots[i])
 			return NULL; /* not in the table */
 		i = (i + 1) & ft->mask;
 	}
@@ -466,8 +573,8 @@ static struct slot *slot_of(const struct flow_table *ft, uint32_t hash, const vo
 
 void flow_table_remove(struct flow_table *ft, struct conn *c)
 {
-	struct slot *s = slot_of(ft, c->node.hash, c);
-	size_t i, next;
+	slot_t *s = slot_of(ft, c->node.hash, c);
+	size_t i, next, d;
 
 	if (ft->last == c)
 		ft->last = NULL;
@@ -476,56 +583,62 @@ void flow_table_remove(struct flow_table *ft, struct conn *c)
 		return;
 	/* Backward shift: the rest of the run moves one closer to home. */
 	i = (size_t)(s - ft->slots);
-	for (next = (i + 1) & ft->mask; ft->slots[next].rec && probe_dist(ft, next) > 0;
+	for (next = (i + 1) & ft->mask; ft->slots[next] && (d = probe_dist(ft->slots, ft->mask, next)) > 0;
 	     i = next, next = (next + 1) & ft->mask)
-		ft->slots[i] = ft->slots[next];
-	ft->slots[i] = (struct slot){ 0 };
+		ft->slots[i] = slot_at_dist(ft->slots[next], d - 1);
+	ft->slots[i] = 0;
 	ft->count--;
+}
+
+/* The record in slot s, whatever its kind, becomes rec. */
+static void slot_set_rec(slot_t *s, const void *rec, bool frozen)
+{
+	assert(slot_fits(rec));
+	*s = (*s & ~(S_ADDR | S_FROZEN)) | (slot_t)(uintptr_t)rec | (frozen ? S_FROZEN : 0);
 }
 
 void flow_table_freeze(struct flow_table *ft, struct conn *c, struct frozen_conn *f)
 {
-	struct slot *s = slot_of(ft, c->node.hash, c);
+	slot_t *s = slot_of(ft, c->node.hash, c);
 
 	f->node.hash = c->node.hash;
 	if (ft->last == c)
 		ft->last = NULL;
 	ft->epoch++;
-	if (s) {
-		s->rec = f;
-		s->frozen = 1;
-	}
+	if (s)
+		slot_set_rec(s, f, true);
 }
 
 void flow_table_thaw(struct flow_table *ft, struct frozen_conn *f, struct conn *c)
 {
-	struct slot *s = slot_of(ft, f->node.hash, f);
+	slot_t *s = slot_of(ft, f->node.hash, f);
 
 	c->node.hash = f->node.hash;
-	if (s) {
-		s->rec = c;
-		s->frozen = 0;
-	}
+	if (s)
+		slot_set_rec(s, c, false);
 }
 
 struct flow_entry *flow_table_take(struct flow_table *ft, size_t *n, size_t *bytes)
 {
-	_Static_assert(sizeof(struct flow_entry) <= sizeof(struct slot), "an entry fits in its slot");
-	struct slot *fresh = slots_alloc(INITIAL_SLOTS);
+	_Static_assert(sizeof(struct flow_entry) == 2 * sizeof(slot_t), "an entry fills two slots");
+	size_t slots = ft->mask + 1, k = 0;
 	struct flow_entry *out = (struct flow_entry *)(void *)ft->slots;
-	size_t k = 0;
+	slot_t *fresh;
 
-	if (!fresh)
+	/* Entries take two slots each: they fit while the table is at most
+	 * half full, as it is unless growing it failed. */
+	if (ft->count > slots / 2 || !(fresh = slots_alloc(INITIAL_SLOTS)))
 		return NULL;
-	/* Entry k goes where slot k was, which has been read: k <= i. */
-	for (size_t i = 0; i <= ft->mask; i++) {
-		struct slot s = ft->slots[i];
-
-		if (s.rec)
-			out[k++] = slot_entry(&s);
-	}
+	/* The occupied slots to the front (slot k is written after slot i
+	 * was read: k <= i), then each widened into its entry from the last
+	 * (entry k covers slots 2k and 2k + 1, read already or k itself). */
+	for (size_t i = 0; i < slots; i++)
+		if (ft->slots[i])
+			ft->slots[k++] = ft->slots[i];
+	for (size_t j = k; j-- > 0;)
+		out[j] = slot_entry(ft->slots[j]);
 	*n = k;
-	*bytes = (ft->mask + 1) * sizeof(struct slot);
+	*bytes = slots * sizeof(slot_t);
 	ft->slots = fresh;
 	ft->mask = INITIAL_SLOTS - 1;
 	ft->count = 0;
@@ -542,9 +655,9 @@ size_t flow_table_count(const struct flow_table *ft)
 bool flow_table_next(const struct flow_table *ft, size_t *pos, struct flow_entry *e)
 {
 	while (*pos <= ft->mask) {
-		const struct slot *s = &ft->slots[(*pos)++];
+		slot_t s = ft->slots[(*pos)++];
 
-		if (s->rec) {
+		if (s) {
 			*e = slot_entry(s);
 			return true;
 		}
