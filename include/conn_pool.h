@@ -35,6 +35,11 @@ void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n);
  * slabs). */
 void conn_pool_free_packed(void *p);
 
+/* Give back every packed record still taken from the pool at once, as
+ * they are no longer referred to (the end of a run, tracker_finish(), once
+ * each has been unpacked): their slabs' arenas are unmapped whole, not
+ * record by record, a slab header (a cache miss) each. */
+void conn_pool_drop_packed(struct conn_pool *pool);
 /* Bytes mapped for packed records now (0 where records come from malloc,
  * under AddressSanitizer). */
 size_t conn_pool_packed_mapped(const struct conn_pool *pool);

@@ -71,6 +71,7 @@ _Static_assert(ARENA_SLABS == 32, "an arena's free slabs are the bits of a uint3
 struct arena {
 	char *base;
 	struct arena *prev, *next;  /* on the pool's list of arenas with a free slab */
+	struct arena *all_prev, *all_next;  /* on the pool's list of all its arenas */
 	uint32_t free;              /* bit i: slab i is free */
 	uint32_t backed;            /* bit i: slab i is free and its pages are still there */
 	uint8_t small_pages;        /* pages given back: no longer a huge page */
@@ -79,7 +80,8 @@ struct arena {
 /* The first SLAB_HEAD bytes of a 64 KiB-aligned slab. */
 struct slab {
 	struct conn_pool *pool;
-	struct slab *prev, *next;   /* on its class's list of slabs with room */
+	struct slab *prev, *next;   /* on its class's list of slabs with room; a large
+				     * record's, on the pool's list of them */
 	struct free_slot *free;     /* slots given back */
 	struct arena *arena;        /* where it was cut from; NULL: a mapping of its own */
 	size_t bump;                /* offset of the first slot never used */
@@ -100,6 +102,9 @@ struct conn_pool {
 	struct slab *room[PACKED_CLASSES];   /* per class, slabs with a free slot */
 	struct arena *arenas;     /* arenas with a free slab */
 	struct arena *empty;      /* the one emptied arena kept, on that list too */
+	struct arena *all;        /* every arena mapped (conn_pool_drop_packed) */
+	struct slab *large;       /* every record too large for a slab class */
+	struct packed_head *heads; /* under AddressSanitizer: every packed record */
 	size_t packed_mapped;     /* bytes mapped for packed records, less pages given back */
 	size_t slabs_used;        /* arena slabs holding records */
 	size_t free_backed;       /* free arena slabs whose pages are still there */
@@ -238,16 +243,61 @@ void conn_pool_free(struct conn *c)
 		pool_free_all(pool);
 }
 
+/* Under AddressSanitizer each packed record is an allocation of its own,
+ * after this header, which keeps them all on a list for
+ * conn_pool_drop_packed(). */
+struct packed_head {
+	struct packed_head *prev, *next;
+	struct conn_pool *pool;
+	uint64_t pad_;            /* the record stays 16-byte aligned */
+};
+
 #ifdef POOL_USE_MALLOC
 void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n)
 {
-	(void)pool;
-	return malloc(n ? n : 1);
+	struct packed_head *h = malloc(sizeof(*h) + (n ? n : 1));
+
+	if (!h)
+		return NULL;
+	h->pool = pool;
+	h->prev = NULL;
+	h->next = pool->heads;
+	if (pool->heads)
+		pool->heads->prev = h;
+	pool->heads = h;
+	pool->packed_live++;
+	return h + 1;
 }
 
 void conn_pool_free_packed(void *p)
 {
-	free(p);
+	struct packed_head *h = (struct packed_head *)p - 1;
+	struct conn_pool *pool;
+
+	if (!p)
+		return;
+	pool = h->pool;
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		pool->heads = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	free(h);
+	if (--pool->packed_live == 0 && pool->live == 0 && pool->released)
+		pool_free_all(pool);
+}
+
+void conn_pool_drop_packed(struct conn_pool *pool)
+{
+	struct packed_head *h, *next;
+
+	for (h = pool->heads; h; h = next) {
+		next = h->next;
+		free(h);
+	}
+	pool->heads = NULL;
+	pool->packed_live = 0;
 }
 #else
 static void room_push(struct slab **list, struct slab *s)
@@ -314,6 +364,11 @@ static struct slab *slab_take(struct conn_pool *pool, struct arena **from)
 		a->free = a->backed = ARENA_ALL_FREE;
 		a->small_pages = 0;
 		arena_push(&pool->arenas, a);
+		a->all_prev = NULL;
+		a->all_next = pool->all;
+		if (pool->all)
+			pool->all->all_prev = a;
+		pool->all = a;
 		pool->packed_mapped += ARENA_BYTES;
 		pool->free_backed += ARENA_SLABS;
 	}
@@ -365,6 +420,17 @@ static void arenas_trim(struct conn_pool *pool)
 	}
 }
 
+/* a off the list of all arenas, before it is unmapped */
+static void arena_forget(struct conn_pool *pool, struct arena *a)
+{
+	if (a->all_prev)
+		a->all_prev->all_next = a->all_next;
+	else
+		pool->all = a->all_next;
+	if (a->all_next)
+		a->all_next->all_prev = a->all_prev;
+}
+
 /* Slab s, empty, back to its arena. An arena emptied is unmapped, but one
  * is kept for the next slabs. Free slabs in arenas that still hold records
  * keep their pages only while they are few: more than a quarter of the
@@ -390,6 +456,7 @@ static void slab_give(struct conn_pool *pool, struct slab *s)
 		return;
 	}
 	arena_unlink(&pool->arenas, a);
+	arena_forget(pool, a);
 	munmap(a->base, ARENA_BYTES);
 	pool->packed_mapped -= ARENA_BYTES - (size_t)__builtin_popcount(~a->backed) * SLAB_BYTES;
 	pool->free_backed -= (size_t)__builtin_popcount(a->backed);
@@ -420,6 +487,7 @@ void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n)
 	if (n > PACKED_MAX) {
 		if (!(s = slab_new(pool, 0, n)))
 			return NULL;
+		room_push(&pool->large, s);
 		s->live = 1;
 		pool->packed_live++;
 		pool->packed_mapped += s->map_bytes;
@@ -457,6 +525,7 @@ void conn_pool_free_packed(void *p)
 	pool = s->pool;
 	cls = s->size / PACKED_STEP - 1;
 	if (s->size == 0) {
+		room_unlink(&pool->large, s);
 		pool->packed_mapped -= s->map_bytes;
 		munmap(s, s->map_bytes);
 	} else if (--s->live == 0) {
@@ -475,6 +544,27 @@ void conn_pool_free_packed(void *p)
 	}
 	if (--pool->packed_live == 0 && pool->live == 0 && pool->released)
 		pool_free_all(pool);
+}
+
+void conn_pool_drop_packed(struct conn_pool *pool)
+{
+	struct arena *a, *an;
+	struct slab *s, *sn;
+
+	for (a = pool->all; a; a = an) {
+		an = a->all_next;
+		munmap(a->base, ARENA_BYTES);
+		free(a);
+	}
+	for (s = pool->large; s; s = sn) {
+		sn = s->next;
+		munmap(s, s->map_bytes);
+	}
+	for (size_t c = 0; c < PACKED_CLASSES; c++)
+		pool->room[c] = NULL;
+	pool->all = pool->arenas = pool->empty = NULL;
+	pool->large = NULL;
+	pool->packed_live = pool->packed_mapped = pool->slabs_used = pool->free_backed = 0;
 }
 #endif
 
