@@ -271,11 +271,12 @@ void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n)
 
 void conn_pool_free_packed(void *p)
 {
-	struct packed_head *h = (struct packed_head *)p - 1;
+	struct packed_head *h;
 	struct conn_pool *pool;
 
 	if (!p)
 		return;
+	h = (struct packed_head *)p - 1;
 	pool = h->pool;
 	if (h->prev)
 		h->prev->next = h->next;
