@@ -27,6 +27,19 @@
 
 #include "conn_pool.h"
 
+/* Take node x off the doubly linked list whose first node is *head, its
+ * links being the fields prev and next (the lists here are of different
+ * types and link fields). */
+#define LIST_UNLINK(head, x, prev, next)                  \
+	do {                                              \
+		if ((x)->prev)                            \
+			(x)->prev->next = (x)->next;      \
+		else                                      \
+			*(head) = (x)->next;              \
+		if ((x)->next)                            \
+			(x)->next->prev = (x)->prev;      \
+	} while (0)
+
 /* Under AddressSanitizer every record is its own allocation, so a use after
  * free of a connection is still caught (the fuzz and hostile suites). */
 #if defined(__SANITIZE_ADDRESS__)
@@ -278,12 +291,7 @@ void conn_pool_free_packed(void *p)
 		return;
 	h = (struct packed_head *)p - 1;
 	pool = h->pool;
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		pool->heads = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
+	LIST_UNLINK(&pool->heads, h, prev, next);
 	free(h);
 	if (--pool->packed_live == 0 && pool->live == 0 && pool->released)
 		pool_free_all(pool);
@@ -313,12 +321,7 @@ static void room_push(struct slab **list, struct slab *s)
 
 static void room_unlink(struct slab **list, struct slab *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		*list = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	LIST_UNLINK(list, s, prev, next);
 	s->prev = s->next = NULL;
 	s->listed = 0;
 }
@@ -334,12 +337,7 @@ static void arena_push(struct arena **list, struct arena *a)
 
 static void arena_unlink(struct arena **list, struct arena *a)
 {
-	if (a->prev)
-		a->prev->next = a->next;
-	else
-		*list = a->next;
-	if (a->next)
-		a->next->prev = a->prev;
+	LIST_UNLINK(list, a, prev, next);
 }
 
 /* A free 64 KiB slab from an arena, mapping a new one if none has room;
@@ -424,12 +422,7 @@ static void arenas_trim(struct conn_pool *pool)
 /* a off the list of all arenas, before it is unmapped */
 static void arena_forget(struct conn_pool *pool, struct arena *a)
 {
-	if (a->all_prev)
-		a->all_prev->all_next = a->all_next;
-	else
-		pool->all = a->all_next;
-	if (a->all_next)
-		a->all_next->all_prev = a->all_prev;
+	LIST_UNLINK(&pool->all, a, all_prev, all_next);
 }
 
 /* Slab s, empty, back to its arena. An arena emptied is unmapped, but one
