@@ -2,8 +2,9 @@
  * bytes while others come and go, in every size class and the large
  * ones; packed records emptied out give their memory back (all but one
  * kept 2 MiB arena), so what stays mapped follows the records still held,
- * not how many there ever were; live records ask for huge pages and packed
- * ones do not. */
+ * not how many there ever were, and all of them go at once on demand
+ * (conn_pool_drop_packed); live records ask for huge pages and packed ones
+ * do not. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -2,7 +2,8 @@
  * removal, a table of 200k connections (forces many expansions), look-ups
  * with hints gone stale, and records frozen and thawed in place, found by
  * the hash their node carries, and every entry taken at once. The key's
- * order is checked against memcmp(), hints in small tables too. */
+ * order is checked against memcmp(), hints in small tables too, and a run
+ * of keys sharing one home longer than a slot's distance field holds. */
 #include <stdlib.h>
 
 #include "bigmem.h"
