@@ -71,10 +71,10 @@ static inline bool slot_fits(const void *rec)
 	return ((uintptr_t)rec & ~(uintptr_t)S_ADDR) == 0;
 }
 
-static inline slot_t slot_make(const void *rec, bool frozen, uint32_t hash, size_t d)
+/* The slot of live record c, at distance 0 (slot_insert() sets it). */
+static inline slot_t slot_make(const struct conn *c, uint32_t hash)
 {
-	return (slot_t)(uintptr_t)rec | (frozen ? S_FROZEN : 0) |
-	       (slot_t)(d < DIST_FAR ? d : DIST_FAR) << S_DIST_SHIFT | (slot_t)(hash >> 24) << S_TAG_SHIFT;
+	return (slot_t)(uintptr_t)c | (slot_t)(hash >> 24) << S_TAG_SHIFT;
 }
 
 /* The same slot at distance d. */
@@ -83,11 +83,17 @@ static inline slot_t slot_at_dist(slot_t s, size_t d)
 	return (s & ~((slot_t)0xff << S_DIST_SHIFT)) | (slot_t)(d < DIST_FAR ? d : DIST_FAR) << S_DIST_SHIFT;
 }
 
+/* The idle-list node of the slot's record, live or frozen. */
+static inline const struct idle_node *slot_node(slot_t s)
+{
+	return s & S_FROZEN ? &((const struct frozen_conn *)slot_rec(s))->node
+			    : &((const struct conn *)slot_rec(s))->node;
+}
+
 /* The full hash of the slot's key, kept in its record's node. */
 static uint32_t slot_hash(slot_t s)
 {
-	return s & S_FROZEN ? ((const struct frozen_conn *)slot_rec(s))->node.hash
-			    : ((const struct conn *)slot_rec(s))->node.hash;
+	return slot_node(s)->hash;
 }
 
 static struct flow_entry slot_entry(slot_t s)
@@ -418,7 +424,8 @@ struct conn *flow_table_find(struct flow_table *ft, const struct flow_key *k)
 }
 
 /* The home slot's line, and the next when the home is late in its line:
- * at half full a look-up reads about two slots, and the hint reads eight. */
+ * at half full a look-up reads about two slots, and the hint four (the four
+ * after them only when none of those matches). */
 void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
 {
 	size_t i = hash & ft->mask;
@@ -527,12 +534,8 @@ static bool grow(struct flow_table *ft)
 	for (size_t i = 0; i <= ft->mask; i++) {
 		slot_t s = ft->slots[i];
 
-		if (i + GROW_AHEAD <= ft->mask && ft->slots[i + GROW_AHEAD]) {
-			slot_t a = ft->slots[i + GROW_AHEAD];
-
-			__builtin_prefetch(a & S_FROZEN ? (const void *)&((const struct frozen_conn *)slot_rec(a))->node.hash
-							: (const void *)&((const struct conn *)slot_rec(a))->node.hash);
-		}
+		if (i + GROW_AHEAD <= ft->mask && ft->slots[i + GROW_AHEAD])
+			__builtin_prefetch(&slot_node(ft->slots[i + GROW_AHEAD])->hash);
 		if (s)
 			slot_insert(ns, n - 1, slot_at_dist(s, 0), slot_hash(s));
 	}
@@ -552,7 +555,7 @@ bool flow_table_add(struct flow_table *ft, struct conn *c)
 	    ft->count + 1 >= slots)
 		return false;
 	c->node.hash = flow_key_hash(&c->key);
-	slot_insert(ft->slots, ft->mask, slot_make(c, false, c->node.hash, 0), c->node.hash);
+	slot_insert(ft->slots, ft->mask, slot_make(c, c->node.hash), c->node.hash);
 	ft->count++;
 	ft->last = c;
 	return true;
