@@ -40,8 +40,11 @@ struct idle_list {
 #define QUEUE_CONN 8
 #define QUEUE_LINKS 4
 
+/* 256 bytes (aligned so): the ring's index becomes a shift. At 176 bytes
+ * each of the packet's half-dozen uses of its slot multiplied by 11 and 16
+ * (three instructions each): 0.85% of the 1M bench capture's instructions. */
 struct queued {
-	struct packet p;
+	_Alignas(256) struct packet p;
 	struct flow_key key;
 	uint32_t hash;
 	int side;

@@ -1011,6 +1011,42 @@ static void test_busy_healthy(void)
 	h_free(&h);
 }
 
+/* Services on two servers, more than target_find()'s cache has slots, their
+ * handshakes interleaved: services share slots, and each SYN, SYN-ACK and
+ * final count must still reach its own service's record. Service i accepts
+ * 1 + i % 4 connections; each connection's packets are 100 us apart, a
+ * round of all services' next connections 100 ms apart. */
+static void test_many_services(void)
+{
+	struct analyses_config ac = default_cfg();
+	struct evq q = { 0 };
+	struct h h;
+	char sa[32], key[32];
+	const char *l;
+
+	h_init(&h, &ac);
+	for (int round = 0; round < 4; round++)
+		for (int i = 0; i < 80; i++) {
+			if (round >= 1 + i % 4)
+				continue;
+			snprintf(sa, sizeof(sa), "10.0.0.%d", 2 + i % 2);
+			ev_good(&q, "10.9.0.1", (uint16_t)(30000 + round * 100 + i), sa,
+				(uint16_t)(2000 + i), (uint64_t)round * 100 * MS + (uint64_t)i * MS);
+		}
+	evq_run(&h, &q);
+	h_finish(&h, 2 * S);
+	for (int i = 0; i < 80; i++) {
+		snprintf(key, sizeof(key), "\"port\":%d}", 2000 + i);
+		snprintf(sa, sizeof(sa), "\"addr\":\"10.0.0.%d\"", 2 + i % 2);
+		l = line_with(h.json, "\"type\":\"listener\"", sa, key);
+		CHECK_NUM(l, "syns", 1 + i % 4);
+		CHECK_NUM(l, "accepted", 1 + i % 4);
+		CHECK_NUM(l, "unanswered", 0);
+	}
+	CHECK_EQ_INT(count_lines(h.json, "\"type\":\"listener\"", NULL, NULL), 80);
+	h_free(&h);
+}
+
 /* ==== 4. TIME_WAIT ==== */
 
 static void test_time_wait(void)
@@ -1238,6 +1274,7 @@ int main(void)
 	test_handshake_incomplete_since();
 	test_late_completion();
 	test_syn_flood_alert();
+	test_many_services();
 	test_syn_flood_backlog(true);
 	test_syn_flood_backlog(false);
 	test_syn_thresholds();
