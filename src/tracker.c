@@ -177,27 +177,39 @@ static void set_state(struct tracker *t, struct conn *c, int role, uint8_t to, u
 		      uint64_t packet, uint8_t tcp_flags, uint8_t cause)
 {
 	struct peer *pe = &c->peer[role];
-	struct transition local, *tr = &local;
+	struct transition local, *tr;
+	uint8_t from = pe->state;
 
-	if (pe->state == to)
+	if (from == to)
 		return;
-	/* Written where it is kept, field by field: built aside and copied,
-	 * its wide loads waited for the narrow stores that built it. The
-	 * sink reads the copy on the stack: reading the kept one back, just
+	/* The sink reads a copy on the stack: reading the kept one back, just
 	 * written to a line often still on its way, stalled the analyses'
 	 * first load (a thirtieth of a JSON run's cycles). */
-	if (t->cfg.keep_timeline && !(tr = conn_timeline_next(c))) {
-		tr = &local;
-		t->st.oom++;
+	local.ts_ns = ts;
+	local.packet = packet;
+	local.side = (uint8_t)role;
+	local.from = from;
+	local.to = to;
+	local.tcp_flags = tcp_flags;
+	local.cause = cause;
+	/* The kept one is written where it is kept, field by field: built
+	 * aside and copied, its wide loads waited for the narrow stores that
+	 * built it. Apart from the copy: one pointer that may be either kept
+	 * the compiler storing every field twice. */
+	if (t->cfg.keep_timeline) {
+		if ((tr = conn_timeline_next(c))) {
+			tr->ts_ns = ts;
+			tr->packet = packet;
+			tr->side = (uint8_t)role;
+			tr->from = from;
+			tr->to = to;
+			tr->tcp_flags = tcp_flags;
+			tr->cause = cause;
+		} else {
+			t->st.oom++;
+		}
 	}
-	local.ts_ns = tr->ts_ns = ts;
-	local.packet = tr->packet = packet;
-	local.side = tr->side = (uint8_t)role;
-	local.from = tr->from = pe->state;
-	local.to = tr->to = to;
-	local.tcp_flags = tr->tcp_flags = tcp_flags;
-	local.cause = tr->cause = cause;
-	pe->prev_state = pe->state;
+	pe->prev_state = from;
 	pe->state = to;
 	pe->since_ns = ts;
 	pe->since_bytes = pe->bytes;
