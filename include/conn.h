@@ -188,7 +188,10 @@ _Static_assert(offsetof(struct conn, first_ns) <= 5 * 64, "the packet path's fie
 /* The endpoint role of the sender of a segment whose source is key side `from0` ? 0 : 1. */
 static inline int conn_role_of_side(const struct conn *c, int key_side)
 {
-	return (key_side == 0) == (c->client_is_0 != 0) ? ROLE_CLIENT : ROLE_SERVER;
+	/* ROLE_CLIENT when (key_side == 0) == (c->client_is_0 != 0), as one
+	 * XOR of two bits: the packet path asks it several times a segment */
+	_Static_assert(ROLE_CLIENT == 0 && ROLE_SERVER == 1, "roles are 0 and 1");
+	return (key_side != 0) ^ (c->client_is_0 == 0);
 }
 
 /* Address/port of an endpoint by role. */
