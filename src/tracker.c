@@ -179,6 +179,18 @@ static void note_anomaly(struct tracker *t, struct conn *c, const struct packet 
 		t->sink.anomaly(t->sink.ctx, c, p, k);
 }
 
+static inline void transition_fill(struct transition *x, uint64_t ts, uint64_t packet, int role,
+				   uint8_t from, uint8_t to, uint8_t tcp_flags, uint8_t cause)
+{
+	x->ts_ns = ts;
+	x->packet = packet;
+	x->side = (uint8_t)role;
+	x->from = from;
+	x->to = to;
+	x->tcp_flags = tcp_flags;
+	x->cause = cause;
+}
+
 static void set_state(struct tracker *t, struct conn *c, int role, uint8_t to, uint64_t ts,
 		      uint64_t packet, uint8_t tcp_flags, uint8_t cause)
 {
@@ -191,29 +203,16 @@ static void set_state(struct tracker *t, struct conn *c, int role, uint8_t to, u
 	/* The sink reads a copy on the stack: reading the kept one back, just
 	 * written to a line often still on its way, stalled the analyses'
 	 * first load (a thirtieth of a JSON run's cycles). */
-	local.ts_ns = ts;
-	local.packet = packet;
-	local.side = (uint8_t)role;
-	local.from = from;
-	local.to = to;
-	local.tcp_flags = tcp_flags;
-	local.cause = cause;
+	transition_fill(&local, ts, packet, role, from, to, tcp_flags, cause);
 	/* The timeline's own is written in its place, field by field: built
 	 * aside and copied, its wide loads waited for the narrow stores that
 	 * built it. Written apart from the copy: through one pointer that
 	 * could be either, the compiler stored every field twice. */
 	if (t->cfg.keep_timeline) {
-		if ((tr = conn_timeline_next(c))) {
-			tr->ts_ns = ts;
-			tr->packet = packet;
-			tr->side = (uint8_t)role;
-			tr->from = from;
-			tr->to = to;
-			tr->tcp_flags = tcp_flags;
-			tr->cause = cause;
-		} else {
+		if ((tr = conn_timeline_next(c)))
+			transition_fill(tr, ts, packet, role, from, to, tcp_flags, cause);
+		else
 			t->st.oom++;
-		}
 	}
 	pe->prev_state = from;
 	pe->state = to;
