@@ -60,6 +60,9 @@ void analyses_segment(void *ctx, const struct conn *c, int sender_role, const st
 /* The segments analyses_segment() needs after the first: it passes over the rest. */
 #define ANALYSES_SEGMENT_FLAGS (TH_SYN | TH_RST)
 void analyses_state(void *ctx, const struct conn *c, const struct transition *t);
+/* The states whose changes analyses_state() looks at (tracker_sink.state_mask):
+ * a server's SYN_RECEIVED, and TIME_WAIT. It passes over every other change. */
+#define ANALYSES_STATE_MASK ((1u << TS_SYN_RECEIVED) | (1u << TS_TIME_WAIT))
 void analyses_anomaly(void *ctx, const struct conn *c, const struct packet *p, enum anomaly_kind k);
 
 /* A connection whose states are final as of ref_ns (retired, or at the end). */

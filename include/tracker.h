@@ -58,8 +58,10 @@ struct tracker_sink {
 	 * only the first and those that carry one of those TCP flags. */
 	void (*segment)(void *ctx, const struct conn *c, int sender_role, const struct packet *p);
 	uint8_t segment_flags;
-	/* Every state change. */
+	/* Every state change; with state_mask set, only those from or to a
+	 * state whose bit (1 << enum tcp_state) is in it. */
 	void (*state_changed)(void *ctx, const struct conn *c, const struct transition *t);
+	uint16_t state_mask;
 	void (*anomaly)(void *ctx, const struct conn *c, const struct packet *p, enum anomaly_kind k);
 	/* c has just got its first CF_UNCLEAN flag: it will not be closed
 	 * cleanly, whatever comes. */

@@ -1069,7 +1069,8 @@ static void state_time_wait(struct analyses *a, const struct conn *c, const stru
 	}
 }
 
-/* Called for every state change of every endpoint; only two kinds matter. */
+/* Called for state changes of endpoints; only two kinds matter (the
+ * pipeline asks the tracker for those alone: ANALYSES_STATE_MASK). */
 void analyses_state(void *ctx, const struct conn *c, const struct transition *tr)
 {
 	struct analyses *a = ctx;

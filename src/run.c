@@ -69,7 +69,8 @@ bool pipeline_init(struct pipeline *pl, const struct options *o, int out_fd)
 	struct tracker_sink sink = {
 		.ctx = pl, .retired = pipeline_retired, .segment = pipeline_segment,
 		.segment_flags = ANALYSES_SEGMENT_FLAGS,
-		.state_changed = pipeline_state, .anomaly = pipeline_anomaly,
+		.state_changed = pipeline_state, .state_mask = ANALYSES_STATE_MASK,
+		.anomaly = pipeline_anomaly,
 		.unclean = pipeline_unclean,
 	};
 

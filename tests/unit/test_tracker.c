@@ -776,6 +776,94 @@ static void test_segment_flags(void)
 	}
 }
 
+/* state_mask: the sink's state_changed() sees exactly the changes from or
+ * to a state in the mask, each as the timeline records it; without a mask,
+ * every change. A clean close by the client, then its TIME_WAIT running out
+ * at the end: 11 changes (SS, SR, ES, ES, F1, CW, F2, LA, TW, CL, CL), of
+ * which 2 touch TIME_WAIT (the client's F2 -> TW and TW -> CL) and 2 more the
+ * server's SYN_RECEIVED. */
+struct state_log {
+	struct transition tr[16];
+	int n;
+	struct conn *c;
+};
+
+static void log_state(void *ctx, const struct conn *c, const struct transition *tr)
+{
+	struct state_log *l = ctx;
+
+	(void)c;
+	if (l->n < 16)
+		l->tr[l->n] = *tr;
+	l->n++;
+}
+
+static bool keep_conn(void *ctx, struct conn *c)
+{
+	((struct state_log *)ctx)->c = c;
+	return true;
+}
+
+static bool same_transition(const struct transition *a, const struct transition *b)
+{
+	return a->ts_ns == b->ts_ns && a->packet == b->packet && a->side == b->side &&
+	       a->from == b->from && a->to == b->to && a->tcp_flags == b->tcp_flags &&
+	       a->cause == b->cause;
+}
+
+static void test_state_mask(void)
+{
+	static const struct { uint16_t mask; int n; } cases[] = {
+		{ 0, 11 },
+		{ 1u << TS_TIME_WAIT, 2 },
+		{ (1u << TS_SYN_RECEIVED) | (1u << TS_TIME_WAIT), 4 },
+	};
+	static const struct { bool from_client; uint8_t flags; uint32_t seq, ack; } segs[] = {
+		{ C, SYN, 1000, 0 }, { SV, SA, 5000, 1001 }, { C, A, 1001, 5001 },
+		{ C, FA, 1001, 5001 }, { SV, A, 5001, 1002 }, { SV, FA, 5001, 1002 },
+		{ C, A, 1002, 5002 },
+	};
+
+	for (size_t m = 0; m < sizeof(cases) / sizeof(cases[0]); m++) {
+		struct tracker_config cfg = { .time_wait_ns = 60 * S, .linger_ns = 5 * S,
+					      .keep_timeline = true };
+		struct state_log log = { .n = 0, .c = NULL };
+		struct tracker_sink sk = { .ctx = &log, .retired = keep_conn,
+					   .state_changed = log_state, .state_mask = cases[m].mask };
+		struct tracker *t = tracker_create(&cfg, &sk);
+		uint64_t number = 0;
+		int k = 0;
+
+		CHECK(t != NULL);
+		if (!t)
+			return;
+		for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+			struct packet p = segment_make(segs[i].from_client, 40000, 80, segs[i].flags,
+						       segs[i].seq, segs[i].ack, 0, i, ++number, 65535);
+
+			tracker_packet(t, &p);
+		}
+		tracker_finish(t, T0 + 61 * S);
+		CHECK(log.c != NULL);
+		CHECK_EQ_INT(log.n, cases[m].n);
+		if (log.c) {
+			CHECK_EQ_INT(log.c->tl_len, 11);
+			/* the log is the timeline's changes that touch the mask, in order */
+			for (uint32_t i = 0; i < log.c->tl_len; i++) {
+				const struct transition *tr = &log.c->tl[i];
+
+				if (cases[m].mask && !((1u << tr->from | 1u << tr->to) & cases[m].mask))
+					continue;
+				CHECK(k < log.n && k < 16 && same_transition(&log.tr[k], tr));
+				k++;
+			}
+			CHECK_EQ_INT(k, log.n);
+			conn_destroy(log.c);
+		}
+		tracker_destroy(t);
+	}
+}
+
 /* ---- the end: what is still held goes out in id order ---- */
 
 struct id_sink {
@@ -1217,6 +1305,7 @@ int main(void)
 	test_crossing();
 	test_copies();
 	test_segment_flags();
+	test_state_mask();
 	test_lone_syn_packs_short();
 	test_finish_in_id_order();
 	test_freeze_in_batches();
