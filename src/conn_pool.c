@@ -27,9 +27,18 @@
 
 #include "conn_pool.h"
 
-/* Take node x off the doubly linked list whose first node is *head, its
- * links being the fields prev and next (the lists here are of different
- * types and link fields). */
+/* Put node x first on the doubly linked list whose first node is *head,
+ * and take it off, its links being the fields prev and next (the lists here
+ * are of different types and link fields). */
+#define LIST_PUSH(head, x, prev, next)                    \
+	do {                                              \
+		(x)->prev = NULL;                         \
+		(x)->next = *(head);                      \
+		if (*(head))                              \
+			(*(head))->prev = (x);            \
+		*(head) = (x);                            \
+	} while (0)
+
 #define LIST_UNLINK(head, x, prev, next)                  \
 	do {                                              \
 		if ((x)->prev)                            \
@@ -273,11 +282,7 @@ void *conn_pool_alloc_packed(struct conn_pool *pool, size_t n)
 	if (!h)
 		return NULL;
 	h->pool = pool;
-	h->prev = NULL;
-	h->next = pool->heads;
-	if (pool->heads)
-		pool->heads->prev = h;
-	pool->heads = h;
+	LIST_PUSH(&pool->heads, h, prev, next);
 	pool->packed_live++;
 	return h + 1;
 }
@@ -311,11 +316,7 @@ void conn_pool_drop_packed(struct conn_pool *pool)
 #else
 static void room_push(struct slab **list, struct slab *s)
 {
-	s->prev = NULL;
-	s->next = *list;
-	if (*list)
-		(*list)->prev = s;
-	*list = s;
+	LIST_PUSH(list, s, prev, next);
 	s->listed = 1;
 }
 
@@ -328,11 +329,7 @@ static void room_unlink(struct slab **list, struct slab *s)
 
 static void arena_push(struct arena **list, struct arena *a)
 {
-	a->prev = NULL;
-	a->next = *list;
-	if (*list)
-		(*list)->prev = a;
-	*list = a;
+	LIST_PUSH(list, a, prev, next);
 }
 
 static void arena_unlink(struct arena **list, struct arena *a)
@@ -363,11 +360,7 @@ static struct slab *slab_take(struct conn_pool *pool, struct arena **from)
 		a->free = a->backed = ARENA_ALL_FREE;
 		a->small_pages = 0;
 		arena_push(&pool->arenas, a);
-		a->all_prev = NULL;
-		a->all_next = pool->all;
-		if (pool->all)
-			pool->all->all_prev = a;
-		pool->all = a;
+		LIST_PUSH(&pool->all, a, all_prev, all_next);
 		pool->packed_mapped += ARENA_BYTES;
 		pool->free_backed += ARENA_SLABS;
 	}
