@@ -1704,11 +1704,12 @@ static void record_prefetch(const struct idle_node *n, bool frozen)
 /* Connections go out in the order they were made, as they always have, each
  * settled at the reference time; frozen ones are unpacked one at a time into
  * a record handed out at once, so memory does not grow, and their packed
- * records all given back together at the end. All of them go, so the table and the lists are
- * emptied at once at the start rather than one connection at a time; the
- * table hands over its entries in its own memory, where they are put in
- * order, so the end needs hardly more memory than the run. Every connection
- * in the table is on an idle list, found there by its node. */
+ * records are all given back together at the end. All of them go, so the
+ * table and the lists are emptied at once at the start rather than one
+ * connection at a time; the table hands over its entries in its own memory,
+ * where they are put in order, so the end needs hardly more memory than the
+ * run. Every connection in the table is on an idle list, found there by its
+ * node. */
 void tracker_finish(struct tracker *t, uint64_t ref_ns)
 {
 	size_t n, bytes, pos = 0;
