@@ -148,9 +148,7 @@ static inline uint64_t mum(uint64_t a, uint64_t b)
 #define HASH_S5 0x9e3779b97f4a7c15ULL
 
 /* The hash of a key from its five words (flow_key's layout): three
- * products side by side, not a chain of multiplies. An IPv4 key's second
- * and fourth words are zero, so its middle product is a constant and
- * flow_key_make_hash() leaves it out of the work. */
+ * products side by side, not a chain of multiplies. */
 static inline uint32_t hash_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t w4)
 {
 	uint64_t h = mum(w0 ^ HASH_S0, w2 ^ HASH_S1) ^ mum(w1 ^ HASH_S2, w3 ^ HASH_S3) ^
@@ -159,10 +157,30 @@ static inline uint32_t hash_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_
 	return (uint32_t)(h ^ h >> 32);
 }
 
+/* An IPv4 key's: its two addresses make one word and its last word
+ * (ports, family) the other, so one product mixes them (wyhash's last
+ * step); the other three words of such a key are zero. */
+static inline uint32_t hash_v4(uint32_t lo, uint32_t hi, uint64_t w4)
+{
+	uint64_t h = mum(((uint64_t)hi << 32 | lo) ^ HASH_S0, w4 ^ HASH_S1);
+
+	return (uint32_t)(h ^ h >> 32);
+}
+
+static uint32_t load32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 uint32_t flow_key_hash(const struct flow_key *k)
 {
 	const uint8_t *b = (const uint8_t *)k;
 
+	if (k->family == 4)
+		return hash_v4(load32(k->addr[0]), load32(k->addr[1]), load64(b + 32));
 	return hash_words(load64(b), load64(b + 8), load64(b + 16), load64(b + 24), load64(b + 32));
 }
 
@@ -286,21 +304,13 @@ static __attribute__((noinline, cold)) uint32_t key_make_hash_any(const struct p
 	return flow_key_hash(k);
 }
 
-static uint32_t load32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* An IPv4 packet (nearly all of them): the same key in fewer steps, as
  * the address is 4 bytes and the other 12 are zero (packet.h). The order
  * of (address, port) pairs is that of one 48-bit number each. */
 uint32_t flow_key_make_hash(const struct packet *p, struct flow_key *k, int *src_side)
 {
-	uint32_t s, d;
-	uint64_t a, b, m, lo, hi, port0, port1, w;
+	uint32_t s, d, lo, hi, m;
+	uint64_t a, b, port0, port1, w;
 	unsigned swap;
 
 	if (__builtin_expect(p->family != 4, 0))
@@ -310,25 +320,25 @@ uint32_t flow_key_make_hash(const struct packet *p, struct flow_key *k, int *src
 	a = (uint64_t)__builtin_bswap32(s) << 16 | p->sport;
 	b = (uint64_t)__builtin_bswap32(d) << 16 | p->dport;
 	swap = a > b;
-	m = (uint64_t)0 - swap;
+	m = 0u - swap;
 	lo = s ^ ((s ^ d) & m);
 	hi = s ^ d ^ lo;
 	port0 = p->sport ^ ((p->sport ^ p->dport) & m);
 	port1 = p->sport ^ p->dport ^ port0;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	w = port0 | port1 << 16 | (uint64_t)4 << 32;
+	store64(k->addr[0], lo);
+	store64(k->addr[1], hi);
 #else
 	w = port0 << 48 | port1 << 32 | (uint64_t)4 << 24;
-	lo <<= 32;
-	hi <<= 32;
+	store64(k->addr[0], (uint64_t)lo << 32);
+	store64(k->addr[1], (uint64_t)hi << 32);
 #endif
-	store64(k->addr[0], lo);
 	store64(k->addr[0] + 8, 0);
-	store64(k->addr[1], hi);
 	store64(k->addr[1] + 8, 0);
 	store64((uint8_t *)k->port, w);
 	*src_side = (int)swap;
-	return hash_words(lo, 0, hi, 0, w);
+	return hash_v4(lo, hi, w);
 }
 
 void flow_key_make(const struct packet *p, struct flow_key *k, int *src_side)
