@@ -157,9 +157,9 @@ static inline uint32_t hash_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_
 	return (uint32_t)(h ^ h >> 32);
 }
 
-/* An IPv4 key's: its two addresses make one word and its last word
+/* An IPv4 key's: its two 4-byte addresses make one word and its last word
  * (ports, family) the other, so one product mixes them (wyhash's last
- * step); the other three words of such a key are zero. */
+ * step); the rest of such a key is zero (packet.h). */
 static inline uint32_t hash_v4(uint32_t lo, uint32_t hi, uint64_t w4)
 {
 	uint64_t h = mum(((uint64_t)hi << 32 | lo) ^ HASH_S0, w4 ^ HASH_S1);
