@@ -4,7 +4,7 @@
 # captures the project's generator makes (normal traffic with a SYN flood,
 # in text, JSON and Zeek form), then build it again using that profile.
 # 5-8% fewer instructions a packet on the bench captures; fewer cycles on
-# the 1M capture, not reliably on the 20M one (README, Performance). The
+# the 1M capture, not reliably on the 20M one (bench/ROUNDS.md). The
 # output is the same.
 #
 # usage: scripts/build-pgo.sh [BUILD_DIR]     (default build-pgo)

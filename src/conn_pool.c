@@ -368,8 +368,8 @@ static struct slab *slab_take(struct conn_pool *pool, struct arena **from)
 		 * records are written once and read once, so a huge page
 		 * buys them no TLB reach, and under a hypervisor that has
 		 * taken the guest's free memory back, touching a fresh huge
-		 * page costs seven times what 512 small ones cost (README,
-		 * Performance, the seventeenth round). */
+		 * page costs seven times what 512 small ones cost
+		 * (bench/ROUNDS.md, the seventeenth round). */
 		if (!(a->base = map_aligned(ARENA_BYTES, ARENA_BYTES))) {
 			free(a);
 			return NULL;

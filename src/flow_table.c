@@ -9,8 +9,8 @@
  * the table grow at half full instead of 80% for the same memory: at 80%
  * inserts and removals walked runs of about ten slots, and on the 20M
  * bench capture, whose 818k connections left a table of 2^20 slots 78%
- * full, a table twice as large (16-byte slots) ran 4-5% faster (README,
- * Performance, the nineteenth round). The full hash is in each record's
+ * full, a table twice as large (16-byte slots) ran 4-5% faster
+ * (bench/ROUNDS.md, the nineteenth round). The full hash is in each record's
  * node, read when the table grows.
  * A slot holds a struct conn or a struct frozen_conn (whose key is packed:
  * it is compared only when the hash matches, so unpacking it is rare).
